@@ -1,0 +1,129 @@
+/* occ--1.0.sql: optimistic concurrency control for any table */
+
+\echo Use "CREATE EXTENSION occ" to load this file. \quit
+
+-- The per-database secret that keys every ETag.  Only the extension's owner
+-- may read it; pg_dump keeps it, and a restored secret replaces the one
+-- CREATE EXTENSION made (occ_secret_replace).
+CREATE TABLE @extschema@.occ_secret (
+    secret pg_catalog.bytea NOT NULL
+);
+REVOKE ALL ON @extschema@.occ_secret FROM PUBLIC;
+COMMENT ON TABLE @extschema@.occ_secret IS
+    'per-database secret that keys occ ETags; readable only by the extension owner';
+
+CREATE FUNCTION @extschema@.occ_secret_replace() RETURNS trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_secret_replace';
+REVOKE ALL ON FUNCTION @extschema@.occ_secret_replace() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.occ_secret_replace() IS
+    'keeps occ_secret at one row: a new secret replaces the old one';
+
+CREATE TRIGGER occ_secret_single BEFORE INSERT ON @extschema@.occ_secret
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.occ_secret_replace();
+
+INSERT INTO @extschema@.occ_secret (secret)
+    SELECT pg_catalog.decode(pg_catalog.replace(
+               pg_catalog.gen_random_uuid()::pg_catalog.text OPERATOR(pg_catalog.||)
+               pg_catalog.gen_random_uuid()::pg_catalog.text OPERATOR(pg_catalog.||)
+               pg_catalog.gen_random_uuid()::pg_catalog.text, '-', ''), 'hex');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.occ_secret', '');
+
+-- The row trigger that keeps version and ETag right.
+CREATE FUNCTION @extschema@.occ_trigger() RETURNS trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_trigger';
+COMMENT ON FUNCTION @extschema@.occ_trigger() IS
+    'row trigger installed by occ_enable: keeps the version and ETag columns right';
+
+CREATE FUNCTION @extschema@.occ_enable(
+    tbl pg_catalog.regclass,
+    version_column pg_catalog.name DEFAULT 'version',
+    etag_column pg_catalog.name DEFAULT 'etag',
+    granularity pg_catalog.text DEFAULT 'row',
+    version_input pg_catalog.text DEFAULT 'ignore')
+    RETURNS void
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_enable';
+COMMENT ON FUNCTION @extschema@.occ_enable(pg_catalog.regclass, pg_catalog.name, pg_catalog.name, pg_catalog.text, pg_catalog.text) IS
+    'opts a table in to optimistic concurrency control, or reconfigures it';
+
+CREATE FUNCTION @extschema@.occ_disable(tbl pg_catalog.regclass)
+    RETURNS void
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_disable';
+COMMENT ON FUNCTION @extschema@.occ_disable(pg_catalog.regclass) IS
+    'removes occ''s trigger from a table; its version and ETag columns stay';
+
+CREATE FUNCTION @extschema@.occ_update(
+    tbl pg_catalog.regclass, id "any", expected_version pg_catalog.int8,
+    patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_update';
+COMMENT ON FUNCTION @extschema@.occ_update(pg_catalog.regclass, "any", pg_catalog.int8, pg_catalog.jsonb) IS
+    'applies a JSON merge patch to a row if its version is the expected one; returns the new row';
+
+CREATE FUNCTION @extschema@.occ_update_if_match(
+    tbl pg_catalog.regclass, id "any", if_match pg_catalog.text,
+    patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_update_if_match';
+COMMENT ON FUNCTION @extschema@.occ_update_if_match(pg_catalog.regclass, "any", pg_catalog.text, pg_catalog.jsonb) IS
+    'applies a JSON merge patch to a row if its ETag matches an If-Match value; returns the new row';
+
+CREATE FUNCTION @extschema@.occ_delete(
+    tbl pg_catalog.regclass, id "any", expected_version pg_catalog.int8)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_delete';
+COMMENT ON FUNCTION @extschema@.occ_delete(pg_catalog.regclass, "any", pg_catalog.int8) IS
+    'deletes a row if its version is the expected one; returns the deleted row';
+
+CREATE FUNCTION @extschema@.occ_delete_if_match(
+    tbl pg_catalog.regclass, id "any", if_match pg_catalog.text)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_delete_if_match';
+COMMENT ON FUNCTION @extschema@.occ_delete_if_match(pg_catalog.regclass, "any", pg_catalog.text) IS
+    'deletes a row if its ETag matches an If-Match value; returns the deleted row';
+
+CREATE FUNCTION @extschema@.occ_merge_patch(target pg_catalog.jsonb, patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'occ_merge_patch';
+COMMENT ON FUNCTION @extschema@.occ_merge_patch(pg_catalog.jsonb, pg_catalog.jsonb) IS
+    'RFC 7396 JSON Merge Patch; a NULL target counts as JSON null';
+
+CREATE FUNCTION @extschema@.occ_trigger_args(tgargs pg_catalog.bytea)
+    RETURNS pg_catalog.text[]
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'occ_trigger_args';
+COMMENT ON FUNCTION @extschema@.occ_trigger_args(pg_catalog.bytea) IS
+    'splits pg_trigger.tgargs; used by the occ_tables view';
+
+CREATE VIEW @extschema@.occ_tables AS
+SELECT c.oid::pg_catalog.regclass AS table_name,
+       ARRAY(SELECT a.attname
+               FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_catalog.pg_attribute a
+                 ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+                AND a.attnum OPERATOR(pg_catalog.=) k.attnum
+              WHERE k.ord OPERATOR(pg_catalog.<=) i.indnkeyatts
+              ORDER BY k.ord) AS key_columns,
+       args[1]::pg_catalog.name AS version_column,
+       args[2]::pg_catalog.name AS etag_column,
+       args[3] AS granularity,
+       args[4] AS version_input
+  FROM pg_catalog.pg_trigger tg
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tg.tgrelid
+  CROSS JOIN LATERAL @extschema@.occ_trigger_args(tg.tgargs) AS args
+  LEFT JOIN pg_catalog.pg_index i
+    ON i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary
+ WHERE tg.tgname OPERATOR(pg_catalog.=) 'zz_occ_version'
+   AND tg.tgparentid OPERATOR(pg_catalog.=) 0
+   AND tg.tgfoid OPERATOR(pg_catalog.=) '@extschema@.occ_trigger()'::pg_catalog.regprocedure;
+COMMENT ON VIEW @extschema@.occ_tables IS
+    'one row per table enabled for occ, with its key columns and configuration';
+GRANT SELECT ON @extschema@.occ_tables TO PUBLIC;

@@ -1,0 +1,46 @@
+/*
+ * compat.h
+ *		Every PG_VERSION_NUM shim occ needs, in one place.
+ *
+ * occ is tested on PostgreSQL 15; these shims keep 13 to 17 building.
+ */
+#ifndef OCC_COMPAT_H
+#define OCC_COMPAT_H
+
+#include "postgres.h"
+
+#if PG_VERSION_NUM < 130000
+#error "occ requires PostgreSQL 13 or later"
+#endif
+
+#include "utils/acl.h"
+
+/* Ownership checks were unified into object_ownercheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#define occ_table_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define occ_table_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
+/* The shared-memory request hook appeared in 15. */
+#if PG_VERSION_NUM >= 150000
+#define OCC_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+/* Keyed hashing: pg_hmac exists from 14; on 13 occ builds its own HMAC. */
+#if PG_VERSION_NUM >= 140000
+#include "common/hmac.h"
+#define OCC_HAVE_PG_HMAC 1
+#else
+#include "common/sha2.h"
+#endif
+
+/* MarkGUCPrefixReserved() replaced EmitWarningsOnPlaceholders() in 15. */
+#if PG_VERSION_NUM >= 150000
+#define occ_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
+#else
+#define occ_reserve_guc_prefix(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+#endif							/* OCC_COMPAT_H */

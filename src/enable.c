@@ -1,0 +1,291 @@
+/*
+ * enable.c
+ *		occ_enable() and occ_disable(): opt a table in (columns, backfill,
+ *		trigger) and out, and occ_trigger_args() behind the occ_tables view.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "occ.h"
+#include "compat.h"
+
+PG_FUNCTION_INFO_V1(occ_enable);
+PG_FUNCTION_INFO_V1(occ_disable);
+PG_FUNCTION_INFO_V1(occ_trigger_args);
+
+/* Opens a table the caller owns, with the lock DDL on it needs. */
+static Relation
+occ_open_owned_table(Oid relid)
+{
+	Relation	rel = try_table_open(relid, AccessExclusiveLock);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errdetail("occ works on ordinary and partitioned tables.")));
+	if (!occ_table_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE,
+					   RelationGetRelationName(rel));
+	return rel;
+}
+
+/* The type of column name of rel, or InvalidOid if it has none. */
+static Oid
+occ_column_type(Relation rel, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->atttypid;
+	}
+	return InvalidOid;
+}
+
+/* Is name one of rel's primary-key columns? */
+static bool
+occ_is_key_column(Relation rel, const char *name)
+{
+	Relation	idx;
+	bool		found = false;
+
+	list_free(RelationGetIndexList(rel));
+	if (!OidIsValid(rel->rd_pkindex))
+		return false;
+	idx = index_open(rel->rd_pkindex, AccessShareLock);
+	for (int i = 0; i < idx->rd_index->indnkeyatts; i++)
+	{
+		AttrNumber	a = idx->rd_index->indkey.values[i];
+
+		if (a > 0 &&
+			strcmp(NameStr(TupleDescAttr(RelationGetDescr(rel), a - 1)->attname), name) == 0)
+			found = true;
+	}
+	index_close(idx, AccessShareLock);
+	return found;
+}
+
+/* Runs one utility or DML statement through SPI. */
+static void
+occ_exec(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "occ: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+}
+
+/*
+ * occ_enable(tbl regclass, version_column name, etag_column name,
+ *			  granularity text, version_input text) RETURNS void
+ *		Opts a table in, or reconfigures it.
+ */
+Datum
+occ_enable(PG_FUNCTION_ARGS)
+{
+	static const char *const argnames[] =
+	{"tbl", "version_column", "etag_column", "granularity", "version_input"};
+	Oid			relid;
+	Relation	rel;
+	char	   *version_col;
+	char	   *etag_col;
+	char	   *granularity;
+	char	   *version_input;
+	OccGranularity g;
+	OccVersionInput vi;
+	Oid			vtype;
+	Oid			etype;
+	bool		was_enabled;
+	char	   *qname;
+	char	   *schema;
+	StringInfoData sql;
+
+	for (int i = 0; i < 5; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"%s\" must not be null", argnames[i])));
+	relid = PG_GETARG_OID(0);
+	version_col = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	etag_col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+	granularity = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	version_input = text_to_cstring(PG_GETARG_TEXT_PP(4));
+
+	if (!occ_parse_granularity(granularity, &g))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid granularity \"%s\"", granularity),
+				 errhint("Valid values are \"row\" and \"field\".")));
+	if (g == OCC_GRANULARITY_FIELD)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("granularity \"field\" is not supported yet")));
+	if (!occ_parse_version_input(version_input, &vi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid version_input \"%s\"", version_input),
+				 errhint("Valid values are \"ignore\", \"expected\" and \"next\".")));
+	if (strcmp(version_col, etag_col) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version_column and etag_column must differ")));
+
+	rel = occ_open_owned_table(relid);
+	qname = psprintf("%s.%s",
+					 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+					 quote_identifier(RelationGetRelationName(rel)));
+
+	list_free(RelationGetIndexList(rel));
+	if (!OidIsValid(rel->rd_pkindex))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
+				 errhint("occ identifies rows by their primary key; add one with ALTER TABLE ... ADD PRIMARY KEY.")));
+
+	vtype = occ_column_type(rel, version_col);
+	etype = occ_column_type(rel, etag_col);
+	if (OidIsValid(vtype) && vtype != INT4OID && vtype != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("version column \"%s\" must be of type integer or bigint",
+						version_col)));
+	if (OidIsValid(etype) && etype != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("etag column \"%s\" must be of type text", etag_col)));
+	if (occ_is_key_column(rel, version_col) || occ_is_key_column(rel, etag_col))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the version and etag columns cannot be part of the primary key")));
+	was_enabled = occ_table_for_relation(rel, true) != NULL;
+	table_close(rel, NoLock);
+
+	schema = occ_extension_schema(false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	initStringInfo(&sql);
+	if (!OidIsValid(vtype) || !OidIsValid(etype))
+	{
+		appendStringInfo(&sql, "ALTER TABLE %s", qname);
+		if (!OidIsValid(vtype))
+			appendStringInfo(&sql, " ADD COLUMN %s pg_catalog.int8 NOT NULL DEFAULT 1%s",
+							 quote_identifier(version_col), OidIsValid(etype) ? "" : ",");
+		if (!OidIsValid(etype))
+			appendStringInfo(&sql, " ADD COLUMN %s pg_catalog.text",
+							 quote_identifier(etag_col));
+		occ_exec(sql.data);
+		resetStringInfo(&sql);
+	}
+	if (was_enabled)
+	{
+		appendStringInfo(&sql, "DROP TRIGGER %s ON %s",
+						 quote_identifier(OCC_TRIGGER_NAME), qname);
+		occ_exec(sql.data);
+		resetStringInfo(&sql);
+	}
+	appendStringInfo(&sql,
+					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
+					 "EXECUTE FUNCTION %s.occ_trigger(%s, %s, %s, %s)",
+					 quote_identifier(OCC_TRIGGER_NAME), qname, schema,
+					 quote_literal_cstr(version_col), quote_literal_cstr(etag_col),
+					 quote_literal_cstr(occ_granularity_name(g)),
+					 quote_literal_cstr(occ_version_input_name(vi)));
+	occ_exec(sql.data);
+	resetStringInfo(&sql);
+
+	if (!was_enabled)
+	{
+		/* every row gets its first ETag; versions stay */
+		appendStringInfo(&sql, "UPDATE %s SET %s = NULL", qname,
+						 quote_identifier(etag_col));
+		occ_backfill_active = true;
+		PG_TRY();
+		{
+			occ_exec(sql.data);
+		}
+		PG_FINALLY();
+		{
+			occ_backfill_active = false;
+		}
+		PG_END_TRY();
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * occ_disable(tbl regclass) RETURNS void
+ *		Removes the trigger; the columns and their data stay.
+ */
+Datum
+occ_disable(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	bool		enabled;
+	char	   *sql;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"tbl\" must not be null")));
+	rel = occ_open_owned_table(PG_GETARG_OID(0));
+	enabled = occ_table_for_relation(rel, true) != NULL;
+	sql = psprintf("DROP TRIGGER %s ON %s.%s", quote_identifier(OCC_TRIGGER_NAME),
+				   quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+				   quote_identifier(RelationGetRelationName(rel)));
+	if (!enabled)
+		ereport(NOTICE,
+				(errmsg("table \"%s\" is not enabled for occ, skipping",
+						RelationGetRelationName(rel))));
+	table_close(rel, NoLock);
+	if (enabled)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		occ_exec(sql);
+		SPI_finish();
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * occ_trigger_args(tgargs bytea) RETURNS text[]
+ *		Splits pg_trigger.tgargs (NUL-terminated strings) for the occ_tables view.
+ */
+Datum
+occ_trigger_args(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(b);
+	const char *end = p + VARSIZE_ANY_EXHDR(b);
+	ArrayBuildState *abs = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+
+	while (p < end)
+	{
+		int			len = strnlen(p, end - p);
+
+		abs = accumArrayResult(abs, PointerGetDatum(cstring_to_text_with_len(p, len)),
+							   false, TEXTOID, CurrentMemoryContext);
+		p += len + 1;
+	}
+	PG_RETURN_DATUM(makeArrayResult(abs, CurrentMemoryContext));
+}

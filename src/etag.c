@@ -1,0 +1,237 @@
+/*
+ * etag.c
+ *		ETags: an HMAC-SHA256, keyed with the database's secret (table
+ *		occ_secret), over the table, the key, the version and the previous
+ *		ETag (a random nonce for a new row), in base64url.
+ *
+ * The ETag never reads the row's other columns, so its cost does not grow
+ * with wide or TOASTed rows, and it reveals nothing about their contents.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "common/sha2.h"
+#include "commands/extension.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "occ.h"
+#include "compat.h"
+
+#define OCC_SECRET_MAX	64		/* one SHA-256 block */
+#define OCC_MAC_BYTES	18		/* 18 bytes give 24 base64url characters */
+
+static bool secret_valid = false;
+static Oid	secret_relid = InvalidOid;
+static uint8 secret[OCC_SECRET_MAX];
+static int	secret_len = 0;
+
+/* Forgets the cached secret when its table changes. */
+static void
+occ_secret_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == secret_relid)
+		secret_valid = false;
+}
+
+void
+occ_etag_init(void)
+{
+	CacheRegisterRelcacheCallback(occ_secret_relcache_callback, (Datum) 0);
+}
+
+/*
+ * Reads the secret straight from its table, without a privilege check: the
+ * caller need not (and normally cannot) read the table itself.
+ */
+static void
+occ_load_secret(void)
+{
+	Oid			nsp;
+	Oid			relid;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		d;
+
+	nsp = occ_extension_namespace();
+	relid = OidIsValid(nsp) ? get_relname_relid(OCC_SECRET_TABLE, nsp) : InvalidOid;
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"occ\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION occ.")));
+
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+	if (!HeapTupleIsValid(tup) || isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the ETag secret of extension \"occ\" is missing"),
+				 errhint("Recreate the extension.")));
+	{
+		bytea	   *b = DatumGetByteaPP(d);
+
+		secret_len = Min(VARSIZE_ANY_EXHDR(b), OCC_SECRET_MAX);
+		memcpy(secret, VARDATA_ANY(b), secret_len);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	secret_relid = relid;
+	secret_valid = true;
+}
+
+/* Appends one field, length first, so that fields cannot run together. */
+static void
+occ_mac_field(StringInfo msg, const void *data, int len)
+{
+	uint32		n = (uint32) len;
+
+	appendBinaryStringInfo(msg, (const char *) &n, sizeof(n));
+	appendBinaryStringInfo(msg, (const char *) data, len);
+}
+
+/* Appends a key value's bytes (detoasted, without header). */
+static void
+occ_mac_key(StringInfo msg, OccKeyColumn *k, Datum value)
+{
+	if (k->typbyval)
+	{
+		char		buf[sizeof(Datum)];
+
+		store_att_byval(buf, value, k->typlen);
+		occ_mac_field(msg, buf, k->typlen);
+	}
+	else if (k->typlen > 0)
+		occ_mac_field(msg, DatumGetPointer(value), k->typlen);
+	else if (k->typlen == -1)
+	{
+		struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+
+		occ_mac_field(msg, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	}
+	else
+	{
+		char	   *s = DatumGetCString(value);
+
+		occ_mac_field(msg, s, strlen(s));
+	}
+}
+
+#ifndef OCC_HAVE_PG_HMAC
+/* HMAC-SHA256 for servers without pg_hmac (13). */
+static void
+occ_hmac_sha256(const uint8 *key, int keylen, const uint8 *data, int len,
+				uint8 *out)
+{
+	uint8		pad[PG_SHA256_BLOCK_LENGTH];
+	uint8		inner[PG_SHA256_DIGEST_LENGTH];
+	pg_sha256_ctx ctx;
+
+	memset(pad, 0x36, sizeof(pad));
+	for (int i = 0; i < keylen; i++)
+		pad[i] ^= key[i];
+	pg_sha256_init(&ctx);
+	pg_sha256_update(&ctx, pad, sizeof(pad));
+	pg_sha256_update(&ctx, data, len);
+	pg_sha256_final(&ctx, inner);
+	memset(pad, 0x5c, sizeof(pad));
+	for (int i = 0; i < keylen; i++)
+		pad[i] ^= key[i];
+	pg_sha256_init(&ctx);
+	pg_sha256_update(&ctx, pad, sizeof(pad));
+	pg_sha256_update(&ctx, inner, sizeof(inner));
+	pg_sha256_final(&ctx, out);
+}
+#endif
+
+/* Keyed MAC of msg with the database's secret. */
+static void
+occ_mac(StringInfo msg, uint8 *out)
+{
+#ifdef OCC_HAVE_PG_HMAC
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, secret, secret_len) < 0 ||
+		pg_hmac_update(ctx, (uint8 *) msg->data, msg->len) < 0 ||
+		pg_hmac_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
+	{
+		pg_hmac_free(ctx);
+		elog(ERROR, "could not compute ETag MAC");
+	}
+	pg_hmac_free(ctx);
+#else
+	occ_hmac_sha256(secret, secret_len, (uint8 *) msg->data, msg->len, out);
+#endif
+}
+
+/* base64url without padding; n must be a multiple of 3. */
+static void
+occ_base64url(const uint8 *in, int n, char *out)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+	for (int i = 0; i < n; i += 3)
+	{
+		uint32		v = (in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
+
+		*out++ = alphabet[(v >> 18) & 63];
+		*out++ = alphabet[(v >> 12) & 63];
+		*out++ = alphabet[(v >> 6) & 63];
+		*out++ = alphabet[v & 63];
+	}
+}
+
+/*
+ * The ETag of a row of t with the given key and version.  prev is the ETag
+ * the row had before this version; NULL for a new row, which draws a random
+ * nonce instead, so that a deleted and re-inserted row never gets an old
+ * ETag back.
+ */
+text *
+occ_etag_compute(OccTable *t, Datum *keys, int64 version,
+				 const char *prev, int prevlen)
+{
+	StringInfoData msg;
+	uint8		mac[PG_SHA256_DIGEST_LENGTH];
+	uint8		nonce[16];
+	text	   *result;
+
+	if (!secret_valid)
+		occ_load_secret();
+
+	initStringInfo(&msg);
+	appendBinaryStringInfo(&msg, "occ1", 4);
+	appendBinaryStringInfo(&msg, (const char *) &t->relid, sizeof(Oid));
+	appendBinaryStringInfo(&msg, (const char *) &version, sizeof(int64));
+	for (int i = 0; i < t->nkeys; i++)
+		occ_mac_key(&msg, &t->keys[i], keys[i]);
+	if (prev == NULL)
+	{
+		if (!pg_strong_random(nonce, sizeof(nonce)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random ETag nonce")));
+		prev = (const char *) nonce;
+		prevlen = sizeof(nonce);
+	}
+	occ_mac_field(&msg, prev, prevlen);
+	occ_mac(&msg, mac);
+	pfree(msg.data);
+
+	result = (text *) palloc(VARHDRSZ + OCC_ETAG_LEN);
+	SET_VARSIZE(result, VARHDRSZ + OCC_ETAG_LEN);
+	occ_base64url(mac, OCC_MAC_BYTES, VARDATA(result));
+	return result;
+}

@@ -1,0 +1,440 @@
+/*
+ * meta.c
+ *		What occ knows about an enabled table: its configuration (the
+ *		trigger's arguments), key, version and ETag columns.  Built once from
+ *		the relcache, cached per relation, dropped on relcache invalidation.
+ *
+ * Entries hold saved SPI plans (conditional.c), so an invalidated entry is
+ * not freed at once, where a caller up the stack may still use it: it is
+ * retired and freed at the next commit.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_operator.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "occ.h"
+#include "compat.h"
+
+typedef struct OccCacheEntry
+{
+	Oid			relid;			/* hash key */
+	OccTable   *table;
+} OccCacheEntry;
+
+static HTAB *occ_cache = NULL;
+static List *occ_retired_tables = NIL;
+static List *occ_retired_plans = NIL;
+
+/* Frees a table description and the plans it holds. */
+static void
+occ_free_table(OccTable *t)
+{
+	ListCell   *lc;
+
+	foreach(lc, t->plans)
+		SPI_freeplan((SPIPlanPtr) ((OccPlan *) lfirst(lc))->plan);
+	if (t->probe_plan)
+		SPI_freeplan((SPIPlanPtr) t->probe_plan);
+	MemoryContextDelete(t->mcxt);
+}
+
+/* Marks cached descriptions stale when their relation changes. */
+static void
+occ_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	OccCacheEntry *entry;
+
+	if (occ_cache == NULL)
+		return;
+	if (OidIsValid(relid))
+	{
+		entry = hash_search(occ_cache, &relid, HASH_FIND, NULL);
+		if (entry && entry->table)
+			entry->table->valid = false;
+		return;
+	}
+	hash_seq_init(&status, occ_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->table)
+			entry->table->valid = false;
+}
+
+/* Frees retired descriptions and plans once no statement can use them. */
+static void
+occ_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	foreach(lc, occ_retired_plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(lc));
+	list_free(occ_retired_plans);
+	occ_retired_plans = NIL;
+	foreach(lc, occ_retired_tables)
+		occ_free_table((OccTable *) lfirst(lc));
+	list_free(occ_retired_tables);
+	occ_retired_tables = NIL;
+	MemoryContextSwitchTo(old);
+}
+
+/* Puts a description aside until the next commit. */
+static void
+occ_retire_table(OccTable *t)
+{
+	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
+	occ_retired_tables = lappend(occ_retired_tables, t);
+	MemoryContextSwitchTo(old);
+}
+
+/* Puts a plan aside until the next commit (evicted from a full cache). */
+void
+occ_retire_plan(void *plan)
+{
+	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
+	occ_retired_plans = lappend(occ_retired_plans, plan);
+	MemoryContextSwitchTo(old);
+}
+
+/* Registers the callbacks; called once from _PG_init. */
+void
+occ_meta_init(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(OccCacheEntry);
+	ctl.hcxt = CacheMemoryContext;
+	occ_cache = hash_create("occ tables", 64, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(occ_relcache_callback, (Datum) 0);
+	RegisterXactCallback(occ_xact_callback, NULL);
+}
+
+bool
+occ_parse_granularity(const char *s, OccGranularity *g)
+{
+	if (strcmp(s, "row") == 0)
+		*g = OCC_GRANULARITY_ROW;
+	else if (strcmp(s, "field") == 0)
+		*g = OCC_GRANULARITY_FIELD;
+	else
+		return false;
+	return true;
+}
+
+bool
+occ_parse_version_input(const char *s, OccVersionInput *v)
+{
+	if (strcmp(s, "ignore") == 0)
+		*v = OCC_INPUT_IGNORE;
+	else if (strcmp(s, "expected") == 0)
+		*v = OCC_INPUT_EXPECTED;
+	else if (strcmp(s, "next") == 0)
+		*v = OCC_INPUT_NEXT;
+	else
+		return false;
+	return true;
+}
+
+const char *
+occ_granularity_name(OccGranularity g)
+{
+	return g == OCC_GRANULARITY_FIELD ? "field" : "row";
+}
+
+const char *
+occ_version_input_name(OccVersionInput v)
+{
+	switch (v)
+	{
+		case OCC_INPUT_EXPECTED:
+			return "expected";
+		case OCC_INPUT_NEXT:
+			return "next";
+		default:
+			return "ignore";
+	}
+}
+
+/*
+ * The schema occ is installed in, or InvalidOid when it is not installed.
+ * (get_extension_schema() is exported only from PostgreSQL 16.)
+ */
+Oid
+occ_extension_namespace(void)
+{
+	Oid			extoid = get_extension_oid(OCC_EXTENSION_NAME, true);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	if (!OidIsValid(extoid))
+		return InvalidOid;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/* The quoted name of the schema occ is installed in. */
+char *
+occ_extension_schema(bool missing_ok)
+{
+	Oid			nsp = occ_extension_namespace();
+
+	if (!OidIsValid(nsp))
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"occ\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION occ.")));
+	}
+	return pstrdup(quote_identifier(get_namespace_name(nsp)));
+}
+
+/* Finds a live column by name; InvalidAttrNumber if there is none. */
+static AttrNumber
+occ_find_column(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+/* "OPERATOR(schema.name)" for an operator, immune to search_path. */
+static char *
+occ_operator_sql(Oid opoid)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opoid));
+	Form_pg_operator op;
+	char	   *sql;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", opoid);
+	op = (Form_pg_operator) GETSTRUCT(tup);
+	sql = psprintf("OPERATOR(%s.%s)",
+				   quote_identifier(get_namespace_name(op->oprnamespace)),
+				   NameStr(op->oprname));
+	ReleaseSysCache(tup);
+	return sql;
+}
+
+/* Fills in the primary-key columns of t from the relation's key index. */
+static void
+occ_describe_key(OccTable *t, Relation rel)
+{
+	Oid			pkoid;
+	Relation	idx;
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	list_free(RelationGetIndexList(rel));
+	pkoid = rel->rd_pkindex;
+	if (!OidIsValid(pkoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", t->display_name),
+				 errhint("occ identifies rows by their primary key; add one with ALTER TABLE ... ADD PRIMARY KEY.")));
+
+	idx = index_open(pkoid, AccessShareLock);
+	t->nkeys = idx->rd_index->indnkeyatts;
+	for (int i = 0; i < t->nkeys; i++)
+	{
+		OccKeyColumn *k = &t->keys[i];
+		Form_pg_attribute att;
+		Oid			eqop;
+		bool		isvarlena;
+
+		k->attnum = idx->rd_index->indkey.values[i];
+		if (k->attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("primary key of table \"%s\" has an expression column",
+							t->display_name)));
+		att = TupleDescAttr(desc, k->attnum - 1);
+		k->name = pstrdup(NameStr(att->attname));
+		k->typid = att->atttypid;
+		k->typmod = att->atttypmod;
+		get_typlenbyval(k->typid, &k->typlen, &k->typbyval);
+		getTypeInputInfo(k->typid, &k->typinput, &k->typioparam);
+		getTypeOutputInfo(k->typid, &k->typoutput, &isvarlena);
+		k->sqltype = format_type_extended(k->typid, k->typmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN |
+										  FORMAT_TYPE_FORCE_QUALIFY);
+		eqop = get_opfamily_member(idx->rd_opfamily[i], idx->rd_opcintype[i],
+								   idx->rd_opcintype[i], BTEqualStrategyNumber);
+		if (!OidIsValid(eqop))
+			elog(ERROR, "no equality operator for key column \"%s\"", k->name);
+		k->eqop = occ_operator_sql(eqop);
+	}
+	index_close(idx, AccessShareLock);
+}
+
+/* Builds the description of rel from its occ trigger's arguments. */
+static OccTable *
+occ_build_table(Relation rel, char **args, int nargs)
+{
+	MemoryContext mcxt;
+	MemoryContext old;
+	OccTable   *t;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Form_pg_attribute att;
+
+	mcxt = AllocSetContextCreate(CacheMemoryContext, "occ table",
+								 ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(mcxt);
+	PG_TRY();
+	{
+		t = palloc0(sizeof(OccTable));
+		t->relid = RelationGetRelid(rel);
+		t->mcxt = mcxt;
+		t->nspname = get_namespace_name(RelationGetNamespace(rel));
+		t->relname = pstrdup(RelationGetRelationName(rel));
+		t->display_name = quote_qualified_identifier(t->nspname, t->relname);
+		t->qualified_name = psprintf("%s.%s", quote_identifier(t->nspname),
+									 quote_identifier(t->relname));
+		/* quote_identifier leaves plain names bare; SQL text does not mind */
+		t->is_partition = rel->rd_rel->relispartition;
+
+		if (nargs != 4 ||
+			!occ_parse_granularity(args[2], &t->granularity) ||
+			!occ_parse_version_input(args[3], &t->version_input))
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("trigger \"%s\" on table \"%s\" has invalid arguments",
+							OCC_TRIGGER_NAME, t->display_name),
+					 errhint("Call occ_enable() on the table again.")));
+		t->version_col = pstrdup(args[0]);
+		t->etag_col = pstrdup(args[1]);
+
+		t->version_attnum = occ_find_column(desc, t->version_col);
+		t->etag_attnum = occ_find_column(desc, t->etag_col);
+		if (t->version_attnum == InvalidAttrNumber ||
+			t->etag_attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" used by occ does not exist",
+							t->version_attnum == InvalidAttrNumber ?
+							t->version_col : t->etag_col, t->display_name),
+					 errhint("Call occ_enable() on the table again.")));
+		att = TupleDescAttr(desc, t->version_attnum - 1);
+		t->version_typid = att->atttypid;
+		if (t->version_typid != INT4OID && t->version_typid != INT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("version column \"%s\" of table \"%s\" must be of type integer or bigint",
+							t->version_col, t->display_name)));
+		att = TupleDescAttr(desc, t->etag_attnum - 1);
+		if (att->atttypid != TEXTOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("etag column \"%s\" of table \"%s\" must be of type text",
+							t->etag_col, t->display_name)));
+		occ_describe_key(t, rel);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(mcxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	t->valid = true;
+	return t;
+}
+
+/* Finds the occ trigger among rel's triggers. */
+static Trigger *
+occ_find_trigger(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+
+	if (td == NULL)
+		return NULL;
+	for (int i = 0; i < td->numtriggers; i++)
+		if (strcmp(td->triggers[i].tgname, OCC_TRIGGER_NAME) == 0)
+			return &td->triggers[i];
+	return NULL;
+}
+
+/*
+ * The description of an enabled relation, from the cache when it is still
+ * valid.  A relation that is not enabled gives NULL with missing_ok, else
+ * an error.
+ */
+OccTable *
+occ_table_for_relation(Relation rel, bool missing_ok)
+{
+	Oid			relid = RelationGetRelid(rel);
+	OccCacheEntry *entry;
+	bool		found;
+	Trigger    *trig;
+
+	entry = hash_search(occ_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+		entry->table = NULL;
+	if (entry->table && entry->table->valid)
+		return entry->table;
+	if (entry->table)
+	{
+		occ_retire_table(entry->table);
+		entry->table = NULL;
+	}
+
+	trig = occ_find_trigger(rel);
+	if (trig == NULL)
+	{
+		hash_search(occ_cache, &relid, HASH_REMOVE, NULL);
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not enabled for occ",
+						quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												   RelationGetRelationName(rel))),
+				 errhint("Call occ_enable() on the table first.")));
+	}
+	entry->table = occ_build_table(rel, trig->tgargs, trig->tgnargs);
+	return entry->table;
+}

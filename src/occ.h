@@ -1,0 +1,138 @@
+/*
+ * occ.h
+ *		Declarations shared by occ's source files.
+ *
+ * meta.c describes an enabled table (cached per relation), etag.c makes
+ * ETags, errors.c raises the OC-class errors, trigger.c and conditional.c
+ * use all three.
+ */
+#ifndef OCC_H
+#define OCC_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/relcache.h"
+
+#define OCC_TRIGGER_NAME	"zz_occ_version"
+#define OCC_EXTENSION_NAME	"occ"
+#define OCC_SECRET_TABLE	"occ_secret"
+#define OCC_ETAG_LEN		24		/* base64url characters in an ETag */
+#define OCC_MAX_PLANS		32		/* cached statements per table */
+
+/* SQLSTATE class OC: the last three characters are the HTTP status. */
+#define ERRCODE_OCC_CONFLICT				MAKE_SQLSTATE('O','C','4','0','9')
+#define ERRCODE_OCC_PRECONDITION_FAILED		MAKE_SQLSTATE('O','C','4','1','2')
+#define ERRCODE_OCC_NOT_FOUND				MAKE_SQLSTATE('O','C','4','0','4')
+#define ERRCODE_OCC_PRECONDITION_REQUIRED	MAKE_SQLSTATE('O','C','4','2','8')
+
+typedef enum OccGranularity
+{
+	OCC_GRANULARITY_ROW,
+	OCC_GRANULARITY_FIELD
+} OccGranularity;
+
+typedef enum OccVersionInput
+{
+	OCC_INPUT_IGNORE,
+	OCC_INPUT_EXPECTED,
+	OCC_INPUT_NEXT
+} OccVersionInput;
+
+/* One primary-key column. */
+typedef struct OccKeyColumn
+{
+	AttrNumber	attnum;
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	int16		typlen;
+	bool		typbyval;
+	Oid			typinput;
+	Oid			typioparam;
+	Oid			typoutput;
+	char	   *eqop;			/* "OPERATOR(schema.=)" for the key type */
+	char	   *sqltype;		/* qualified type name with typmod */
+} OccKeyColumn;
+
+/* A cached statement for one operation and patch shape. */
+typedef struct OccPlan
+{
+	int			op;				/* OccOp */
+	int			ncols;			/* patch columns, in jsonb key order */
+	AttrNumber *cols;
+	void	   *plan;			/* SPIPlanPtr, kept */
+} OccPlan;
+
+/*
+ * What occ knows about one enabled relation.  Built from the relcache and
+ * the trigger's arguments, dropped when the relcache entry is invalidated.
+ */
+typedef struct OccTable
+{
+	Oid			relid;
+	MemoryContext mcxt;
+	bool		valid;
+
+	/* configuration, from the trigger's arguments */
+	char	   *version_col;
+	char	   *etag_col;
+	OccGranularity granularity;
+	OccVersionInput version_input;
+
+	AttrNumber	version_attnum;
+	Oid			version_typid;	/* INT4OID or INT8OID */
+	AttrNumber	etag_attnum;
+
+	int			nkeys;
+	OccKeyColumn keys[INDEX_MAX_KEYS];
+
+	char	   *nspname;
+	char	   *relname;
+	char	   *display_name;	/* schema.table, quoted where SQL needs it */
+	char	   *qualified_name; /* always-quoted, for SQL text */
+	bool		is_partition;
+
+	/* for the conditional functions (conditional.c) */
+	char	   *ext_schema;		/* quoted schema of the extension */
+	char	   *key_cond;		/* WHERE fragment over $1..$nkeys */
+	void	   *probe_plan;		/* SELECT version, etag by key */
+	List	   *plans;			/* OccPlan *, most recent first */
+} OccTable;
+
+/* meta.c */
+extern OccTable *occ_table_for_relation(Relation rel, bool missing_ok);
+extern OccTable *occ_table_for_trigger(Relation rel, const char **args, int nargs);
+extern bool occ_parse_granularity(const char *s, OccGranularity *g);
+extern bool occ_parse_version_input(const char *s, OccVersionInput *v);
+extern const char *occ_granularity_name(OccGranularity g);
+extern const char *occ_version_input_name(OccVersionInput v);
+extern char *occ_extension_schema(bool missing_ok);
+extern Oid	occ_extension_namespace(void);
+extern void occ_meta_init(void);
+extern void occ_retire_plan(void *plan);
+
+/* etag.c */
+extern text *occ_etag_compute(OccTable *t, Datum *keys, int64 version,
+							  const char *prev, int prevlen);
+extern void occ_etag_init(void);
+
+/* errors.c */
+extern void occ_key_json(StringInfo buf, OccTable *t, Datum *keys);
+extern void occ_raise(int sqlstate, OccTable *t, Datum *keys,
+					  bool has_expected_version, int64 expected_version,
+					  const char *expected_etag,
+					  bool has_current, int64 current_version,
+					  const char *current_etag) pg_attribute_noreturn();
+
+/* patch.c */
+extern Jsonb *occ_merge_jsonb(Jsonb *target, Jsonb *patch);
+
+/* trigger.c */
+extern bool occ_backfill_active;
+
+#endif							/* OCC_H */
