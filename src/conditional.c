@@ -269,7 +269,7 @@ occ_json_scalar_text(OccTable *t, JsonbValue *v, const char *what)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("key column \"%s\" of table \"%s\" cannot be null",
-							what, t->display_name)));
+							what, t->plain_name)));
 			break;
 		default:
 			break;
@@ -277,7 +277,7 @@ occ_json_scalar_text(OccTable *t, JsonbValue *v, const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("value for key column \"%s\" of table \"%s\" must be a JSON scalar",
-					what, t->display_name)));
+					what, t->plain_name)));
 	return NULL;
 }
 
@@ -295,7 +295,7 @@ occ_keys_from_object(OccTable *t, Jsonb *jb, Datum *keys)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("id for table \"%s\" must be a JSON object naming exactly its key columns",
-						t->display_name),
+						t->plain_name),
 				 errdetail("The key columns are: %s.", names.data)));
 	for (int i = 0; i < t->nkeys; i++)
 	{
@@ -307,7 +307,7 @@ occ_keys_from_object(OccTable *t, Jsonb *jb, Datum *keys)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("id for table \"%s\" must be a JSON object naming exactly its key columns",
-							t->display_name),
+							t->plain_name),
 					 errdetail("The key columns are: %s.", names.data)));
 		keys[i] = occ_key_from_text(k, occ_json_scalar_text(t, v, k->name));
 	}
@@ -348,7 +348,7 @@ occ_convert_id(OccTable *t, FunctionCallInfo fcinfo, Datum *keys)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("id for table \"%s\" must be a key value or a JSON object naming the key column",
-								t->display_name)));
+								t->plain_name)));
 			keys[0] = occ_key_from_text(k, occ_json_scalar_text(t, &v, k->name));
 		}
 		return;
@@ -358,7 +358,7 @@ occ_convert_id(OccTable *t, FunctionCallInfo fcinfo, Datum *keys)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("id for table \"%s\" must be a JSON object naming its key columns",
-						t->display_name),
+						t->plain_name),
 				 errhint("The table has a composite primary key.")));
 
 	if (argtype == k->typid)
@@ -417,7 +417,7 @@ occ_patch_shape(OccRequest *r)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of relation \"%s\" does not exist",
-							name, t->display_name)));
+							name, t->plain_name)));
 		if (attnum == t->version_attnum)
 			why = "It is the version column, which occ maintains.";
 		else if (attnum == t->etag_attnum)
@@ -433,7 +433,7 @@ occ_patch_shape(OccRequest *r)
 			ereport(ERROR,
 					(errcode(ERRCODE_GENERATED_ALWAYS),
 					 errmsg("column \"%s\" of table \"%s\" cannot be set by a patch",
-							name, t->display_name),
+							name, t->plain_name),
 					 errdetail("%s", why)));
 		r->cols[n++] = attnum;
 	}

@@ -273,7 +273,7 @@ occ_describe_key(OccTable *t, Relation rel)
 	if (!OidIsValid(pkoid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" has no primary key", t->display_name),
+				 errmsg("table \"%s\" has no primary key", t->plain_name),
 				 errhint("occ identifies rows by their primary key; add one with ALTER TABLE ... ADD PRIMARY KEY.")));
 
 	idx = index_open(pkoid, AccessShareLock);
@@ -290,7 +290,7 @@ occ_describe_key(OccTable *t, Relation rel)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("primary key of table \"%s\" has an expression column",
-							t->display_name)));
+							t->plain_name)));
 		att = TupleDescAttr(desc, k->attnum - 1);
 		k->name = pstrdup(NameStr(att->attname));
 		k->typid = att->atttypid;
@@ -331,6 +331,7 @@ occ_build_table(Relation rel, char **args, int nargs)
 		t->nspname = get_namespace_name(RelationGetNamespace(rel));
 		t->relname = pstrdup(RelationGetRelationName(rel));
 		t->display_name = quote_qualified_identifier(t->nspname, t->relname);
+		t->plain_name = psprintf("%s.%s", t->nspname, t->relname);
 		t->qualified_name = psprintf("%s.%s", quote_identifier(t->nspname),
 									 quote_identifier(t->relname));
 		/* quote_identifier leaves plain names bare; SQL text does not mind */
@@ -342,7 +343,7 @@ occ_build_table(Relation rel, char **args, int nargs)
 			ereport(ERROR,
 					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 					 errmsg("trigger \"%s\" on table \"%s\" has invalid arguments",
-							OCC_TRIGGER_NAME, t->display_name),
+							OCC_TRIGGER_NAME, t->plain_name),
 					 errhint("Call occ_enable() on the table again.")));
 		t->version_col = pstrdup(args[0]);
 		t->etag_col = pstrdup(args[1]);
@@ -355,7 +356,7 @@ occ_build_table(Relation rel, char **args, int nargs)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of table \"%s\" used by occ does not exist",
 							t->version_attnum == InvalidAttrNumber ?
-							t->version_col : t->etag_col, t->display_name),
+							t->version_col : t->etag_col, t->plain_name),
 					 errhint("Call occ_enable() on the table again.")));
 		att = TupleDescAttr(desc, t->version_attnum - 1);
 		t->version_typid = att->atttypid;
@@ -363,13 +364,13 @@ occ_build_table(Relation rel, char **args, int nargs)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("version column \"%s\" of table \"%s\" must be of type integer or bigint",
-							t->version_col, t->display_name)));
+							t->version_col, t->plain_name)));
 		att = TupleDescAttr(desc, t->etag_attnum - 1);
 		if (att->atttypid != TEXTOID)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("etag column \"%s\" of table \"%s\" must be of type text",
-							t->etag_col, t->display_name)));
+							t->etag_col, t->plain_name)));
 		occ_describe_key(t, rel);
 	}
 	PG_CATCH();
@@ -430,9 +431,9 @@ occ_table_for_relation(Relation rel, bool missing_ok)
 			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" is not enabled for occ",
-						quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												   RelationGetRelationName(rel))),
+				 errmsg("table \"%s.%s\" is not enabled for occ",
+						get_namespace_name(RelationGetNamespace(rel)),
+						RelationGetRelationName(rel)),
 				 errhint("Call occ_enable() on the table first.")));
 	}
 	entry->table = occ_build_table(rel, trig->tgargs, trig->tgnargs);

@@ -94,6 +94,7 @@ typedef struct OccTable
 	char	   *nspname;
 	char	   *relname;
 	char	   *display_name;	/* schema.table, quoted where SQL needs it */
+	char	   *plain_name;		/* schema.table, unquoted, for messages */
 	char	   *qualified_name; /* always-quoted, for SQL text */
 	bool		is_partition;
 

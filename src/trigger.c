@@ -270,7 +270,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 					ereport(ERROR,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 							 errmsg("version of a row of table \"%s\" would exceed the maximum of its type",
-									t->display_name),
+									t->plain_name),
 							 errhint("Widen the version column to bigint.")));
 				version = oldver + 1;
 			}
