@@ -43,4 +43,14 @@
 #define occ_reserve_guc_prefix(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/* int64_to_numeric() is exported from 14. */
+#if PG_VERSION_NUM >= 140000
+#include "utils/numeric.h"
+#define occ_int64_to_numeric(v) int64_to_numeric(v)
+#else
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+#define occ_int64_to_numeric(v) DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(v)))
+#endif
+
 #endif							/* OCC_COMPAT_H */

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/nbtree.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -23,6 +25,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "funcapi.h"
+#include "utils/json.h"
+#include "utils/tuplestore.h"
 
 #include "occ.h"
 
@@ -30,13 +35,16 @@ PG_FUNCTION_INFO_V1(occ_update);
 PG_FUNCTION_INFO_V1(occ_update_if_match);
 PG_FUNCTION_INFO_V1(occ_delete);
 PG_FUNCTION_INFO_V1(occ_delete_if_match);
+PG_FUNCTION_INFO_V1(occ_try_update);
+PG_FUNCTION_INFO_V1(occ_update_many);
 
 /* What the statement does ... */
 typedef enum OccKind
 {
 	OCC_KIND_UPDATE,
 	OCC_KIND_DELETE,
-	OCC_KIND_CHECK				/* an empty patch: lock and return the row */
+	OCC_KIND_CHECK,				/* an empty patch: lock and return the row */
+	OCC_KIND_CONVERT			/* the patch's values converted to column types */
 } OccKind;
 
 /* ... and what it is conditioned on. */
@@ -48,6 +56,18 @@ typedef enum OccCond
 } OccCond;
 
 #define OCC_OP(kind, cond)	((kind) * 3 + (cond))
+
+/* How a request ended. */
+typedef enum OccOutcome
+{
+	OCC_OUT_UPDATED,
+	OCC_OUT_MERGED,
+	OCC_OUT_UNCHANGED,
+	OCC_OUT_DELETED,
+	OCC_OUT_CONFLICT,
+	OCC_OUT_ETAG_MISMATCH,
+	OCC_OUT_NOT_FOUND
+} OccOutcome;
 
 /* One call's request, once its arguments are checked and converted. */
 typedef struct OccRequest
@@ -65,14 +85,13 @@ typedef struct OccRequest
 	AttrNumber *cols;
 } OccRequest;
 
-/* Is the column's type (or its domain's base type) json or jsonb? */
-static bool
-occ_is_json_type(Oid typid)
+/* What a request did; row is the new, deleted or (on a conflict) current row. */
+typedef struct OccResult
 {
-	Oid			base = getBaseType(typid);
-
-	return base == JSONOID || base == JSONBOID;
-}
+	OccOutcome	outcome;
+	Jsonb	   *row;
+	OccErrorInfo info;
+} OccResult;
 
 /* Fills in what the statements of t share: extension schema, key condition. */
 static void
@@ -90,6 +109,32 @@ occ_prepare_table_sql(OccTable *t)
 	t->key_cond = s.data;
 	t->ext_schema = schema;
 	MemoryContextSwitchTo(old);
+}
+
+/* The qualified SQL type of a column, with its typmod. */
+static char *
+occ_column_sqltype(Form_pg_attribute att)
+{
+	return format_type_extended(att->atttypid, att->atttypmod,
+								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+}
+
+/* Appends "FROM jsonb_to_record($n) AS occ_p(col type, ...)" for the patch. */
+static void
+occ_append_patch_record(StringInfo s, OccRequest *r, TupleDesc desc)
+{
+	appendStringInfo(s, " FROM pg_catalog.jsonb_to_record($%d) AS occ_p(",
+					 r->t->nkeys + 3);
+	for (int i = 0; i < r->ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
+
+		appendStringInfo(s, "%s%s %s", i > 0 ? ", " : "",
+						 quote_identifier(NameStr(att->attname)),
+						 occ_is_json_type(att->atttypid) ? "pg_catalog.jsonb" :
+						 occ_column_sqltype(att));
+	}
+	appendStringInfoChar(s, ')');
 }
 
 /* The SQL text of one operation and patch shape. */
@@ -118,10 +163,7 @@ occ_build_sql(OccRequest *r)
 					appendStringInfo(&s, "%s = %s.occ_merge_patch(occ_t.%s::pg_catalog.jsonb, occ_p.%s)",
 									 col, t->ext_schema, col, col);
 					if (att->atttypid != JSONBOID)
-						appendStringInfo(&s, "::%s",
-										 format_type_extended(att->atttypid, att->atttypmod,
-															  FORMAT_TYPE_TYPEMOD_GIVEN |
-															  FORMAT_TYPE_FORCE_QUALIFY));
+						appendStringInfo(&s, "::%s", occ_column_sqltype(att));
 				}
 				else
 					appendStringInfo(&s, "%s = occ_p.%s", col, col);
@@ -130,20 +172,8 @@ occ_build_sql(OccRequest *r)
 				appendStringInfo(&s, ", %s = occ_t.%s", ver, ver);
 			else if (t->version_input == OCC_INPUT_NEXT)
 				appendStringInfo(&s, ", %s = occ_t.%s OPERATOR(pg_catalog.+) 1", ver, ver);
-			appendStringInfo(&s, " FROM pg_catalog.jsonb_to_record($%d) AS occ_p(",
-							 t->nkeys + 3);
-			for (int i = 0; i < r->ncols; i++)
-			{
-				Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
-
-				appendStringInfo(&s, "%s%s %s", i > 0 ? ", " : "",
-								 quote_identifier(NameStr(att->attname)),
-								 occ_is_json_type(att->atttypid) ? "pg_catalog.jsonb" :
-								 format_type_extended(att->atttypid, att->atttypmod,
-													  FORMAT_TYPE_TYPEMOD_GIVEN |
-													  FORMAT_TYPE_FORCE_QUALIFY));
-			}
-			appendStringInfoString(&s, ") WHERE ");
+			occ_append_patch_record(&s, r, desc);
+			appendStringInfoString(&s, " WHERE ");
 			break;
 		case OCC_KIND_DELETE:
 			appendStringInfo(&s, "DELETE FROM %s AS occ_t WHERE ", t->qualified_name);
@@ -152,6 +182,10 @@ occ_build_sql(OccRequest *r)
 			appendStringInfo(&s, "SELECT pg_catalog.to_jsonb(occ_t.*) FROM %s AS occ_t WHERE ",
 							 t->qualified_name);
 			break;
+		case OCC_KIND_CONVERT:
+			appendStringInfoString(&s, "SELECT pg_catalog.to_jsonb(occ_p.*)");
+			occ_append_patch_record(&s, r, desc);
+			return s.data;
 	}
 	appendStringInfoString(&s, t->key_cond);
 	if (r->cond == OCC_COND_VERSION)
@@ -167,26 +201,19 @@ occ_build_sql(OccRequest *r)
 	return s.data;
 }
 
-/* The parameter types of every statement: keys, version, ETags, patch. */
-static Oid *
-occ_param_types(OccTable *t)
+/* Prepares and keeps a statement; parameters: keys, version, ETags, patch. */
+static SPIPlanPtr
+occ_prepare(OccTable *t, const char *sql)
 {
 	Oid		   *types = palloc((t->nkeys + 3) * sizeof(Oid));
+	SPIPlanPtr	plan;
 
 	for (int i = 0; i < t->nkeys; i++)
 		types[i] = t->keys[i].typid;
 	types[t->nkeys] = INT8OID;
 	types[t->nkeys + 1] = TEXTARRAYOID;
 	types[t->nkeys + 2] = JSONBOID;
-	return types;
-}
-
-/* Prepares and keeps a statement. */
-static SPIPlanPtr
-occ_prepare(OccTable *t, const char *sql)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, t->nkeys + 3, occ_param_types(t));
-
+	plan = SPI_prepare(sql, t->nkeys + 3, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
 			 SPI_result_code_string(SPI_result));
@@ -283,7 +310,7 @@ occ_json_scalar_text(OccTable *t, JsonbValue *v, const char *what)
 
 /* Reads the key from a JSON object that names every key column. */
 static void
-occ_keys_from_object(OccTable *t, Jsonb *jb, Datum *keys)
+occ_keys_from_object(OccTable *t, JsonbContainer *obj, Datum *keys)
 {
 	StringInfoData names;
 
@@ -291,7 +318,7 @@ occ_keys_from_object(OccTable *t, Jsonb *jb, Datum *keys)
 	for (int i = 0; i < t->nkeys; i++)
 		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", t->keys[i].name);
 
-	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_COUNT(jb) != t->nkeys)
+	if (!JsonContainerIsObject(obj) || JsonContainerSize(obj) != t->nkeys)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("id for table \"%s\" must be a JSON object naming exactly its key columns",
@@ -300,7 +327,7 @@ occ_keys_from_object(OccTable *t, Jsonb *jb, Datum *keys)
 	for (int i = 0; i < t->nkeys; i++)
 	{
 		OccKeyColumn *k = &t->keys[i];
-		JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, k->name,
+		JsonbValue *v = getKeyJsonValueFromContainer(obj, k->name,
 													 strlen(k->name), NULL);
 
 		if (v == NULL)
@@ -311,6 +338,33 @@ occ_keys_from_object(OccTable *t, Jsonb *jb, Datum *keys)
 					 errdetail("The key columns are: %s.", names.data)));
 		keys[i] = occ_key_from_text(k, occ_json_scalar_text(t, v, k->name));
 	}
+}
+
+/* Converts an id given as a JSON value (a scalar, or an object naming the key columns). */
+static void
+occ_keys_from_json(OccTable *t, JsonbValue *v, Datum *keys)
+{
+	JsonbContainer *obj = NULL;
+
+	if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+		obj = v->val.binary.data;
+	if (obj || t->nkeys > 1)
+	{
+		if (obj == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("id for table \"%s\" must be a JSON object naming its key columns",
+							t->plain_name),
+					 errhint("The table has a composite primary key.")));
+		occ_keys_from_object(t, obj, keys);
+		return;
+	}
+	if (v->type == jbvBinary)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("id for table \"%s\" must be a key value or a JSON object naming the key column",
+						t->plain_name)));
+	keys[0] = occ_key_from_text(&t->keys[0], occ_json_scalar_text(t, v, t->keys[0].name));
 }
 
 /* Converts the id argument ("any") to the key's type. */
@@ -328,6 +382,7 @@ occ_convert_id(OccTable *t, FunctionCallInfo fcinfo, Datum *keys)
 		(t->nkeys > 1 && (argtype == UNKNOWNOID || argtype == TEXTOID)))
 	{
 		Jsonb	   *jb;
+		JsonbValue	v;
 
 		if (argtype == JSONBOID)
 			jb = DatumGetJsonbP(arg);
@@ -338,19 +393,15 @@ occ_convert_id(OccTable *t, FunctionCallInfo fcinfo, Datum *keys)
 
 			jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 		}
-		if (JB_ROOT_IS_OBJECT(jb) || t->nkeys > 1)
-			occ_keys_from_object(t, jb, keys);
+		if (JB_ROOT_IS_SCALAR(jb))
+			JsonbExtractScalar(&jb->root, &v);
 		else
 		{
-			JsonbValue	v;
-
-			if (!JB_ROOT_IS_SCALAR(jb) || !JsonbExtractScalar(&jb->root, &v))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("id for table \"%s\" must be a key value or a JSON object naming the key column",
-								t->plain_name)));
-			keys[0] = occ_key_from_text(k, occ_json_scalar_text(t, &v, k->name));
+			v.type = jbvBinary;
+			v.val.binary.data = &jb->root;
+			v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
 		}
+		occ_keys_from_json(t, &v, keys);
 		return;
 	}
 
@@ -422,6 +473,8 @@ occ_patch_shape(OccRequest *r)
 			why = "It is the version column, which occ maintains.";
 		else if (attnum == t->etag_attnum)
 			why = "It is the ETag column, which occ maintains.";
+		else if (attnum == t->fields_attnum)
+			why = "It is the field versions column, which occ maintains.";
 		else if (att->attgenerated)
 			why = "It is a generated column.";
 		else if (att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
@@ -486,37 +539,268 @@ occ_parse_if_match(OccRequest *r, text *value)
 	r->expected_etag = ntags == 1 && first ? first : text_to_cstring(value);
 }
 
-/* Raises the OC error that explains why the statement matched no row. */
+/* Fills the statement parameters of a request. */
 static void
-occ_explain_miss(OccRequest *r, Datum *values, char *nulls)
+occ_fill_params(OccRequest *r, Datum *values, char *nulls)
+{
+	int			n = r->t->nkeys;
+
+	for (int i = 0; i < n; i++)
+	{
+		values[i] = r->keys[i];
+		nulls[i] = ' ';
+	}
+	values[n] = Int64GetDatum(r->expected_version);
+	nulls[n] = ' ';
+	values[n + 1] = r->etags ? PointerGetDatum(r->etags) : (Datum) 0;
+	nulls[n + 1] = r->etags ? ' ' : 'n';
+	values[n + 2] = r->patch ? JsonbPGetDatum(r->patch) : (Datum) 0;
+	nulls[n + 2] = r->patch ? ' ' : 'n';
+}
+
+/* Runs the request's statement; the row it returned (copied out of SPI), or NULL. */
+static Jsonb *
+occ_execute(OccRequest *r)
+{
+	Datum		values[INDEX_MAX_KEYS + 3];
+	char		nulls[INDEX_MAX_KEYS + 3];
+	SPIPlanPtr	plan = occ_get_plan(r);
+	bool		isnull;
+	Datum		d;
+
+	occ_fill_params(r, values, nulls);
+	if (SPI_execute_plan(plan, values, nulls, false, 0) < 0)
+		elog(ERROR, "occ: statement failed");
+	if (SPI_processed == 0)
+		return NULL;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
+}
+
+/* The version stored in a row returned as jsonb. */
+static int64
+occ_row_version(OccTable *t, Jsonb *row)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&row->root, t->version_col,
+												 strlen(t->version_col), NULL);
+
+	if (v == NULL || v->type != jbvNumeric)
+		return 0;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(v->val.numeric)));
+}
+
+/* A row's member as a JsonbValue, or NULL. */
+static JsonbValue *
+occ_member(JsonbContainer *c, const char *name, int len)
+{
+	if (c == NULL || !JsonContainerIsObject(c))
+		return NULL;
+	return getKeyJsonValueFromContainer(c, name, len, NULL);
+}
+
+/* Would merging patch value pv into current value cv leave cv as it is? */
+static bool
+occ_merge_converges(JsonbValue *cv, JsonbValue *pv)
+{
+	Jsonb	   *merged;
+	JsonbValue	mv;
+
+	if (pv->type == jbvNull)
+		return cv == NULL;
+	if (pv->type != jbvBinary || !JsonContainerIsObject(pv->val.binary.data))
+		return occ_jsonb_values_equal(cv, pv);
+	merged = occ_merge_jsonb(cv && cv->type != jbvNull ? JsonbValueToJsonb(cv) : NULL,
+							 JsonbValueToJsonb(pv));
+	mv.type = jbvBinary;
+	mv.val.binary.data = &merged->root;
+	mv.val.binary.len = VARSIZE(merged) - VARHDRSZ;
+	return cv != NULL && occ_jsonb_values_equal(cv, &mv);
+}
+
+/*
+ * Field granularity: decides whether a patch written against version v can
+ * be applied to the current row.  Fills the changed and conflicting fields.
+ */
+static void
+occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
+				OccErrorInfo *info)
 {
 	OccTable   *t = r->t;
-	SPIPlanPtr	probe;
-	bool		isnull;
-	int64		current;
-	char	   *etag = NULL;
-	bool		visible_match;
+	TupleDesc	desc = RelationGetDescr(r->rel);
+	int64		v = r->expected_version;
+	Jsonb	   *converted = NULL;
 
-	if (t->probe_plan == NULL)
+	info->has_fields = true;
+	for (int i = 0; i < desc->natts; i++)
 	{
-		char	   *sql = psprintf("SELECT occ_t.%s::pg_catalog.int8, occ_t.%s FROM %s AS occ_t WHERE %s",
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attnum == t->version_attnum ||
+			att->attnum == t->etag_attnum || att->attnum == t->fields_attnum)
+			continue;
+		if (occ_fields_column_version(fv, NameStr(att->attname)) > v)
+			info->changed_fields = lappend(info->changed_fields,
+										   pstrdup(NameStr(att->attname)));
+	}
+
+	for (int i = 0; i < r->ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
+		char	   *name = NameStr(att->attname);
+		int			len = strlen(name);
+		JsonbValue *pv = occ_member(&r->patch->root, name, len);
+		JsonbValue *cv = occ_member(&current->root, name, len);
+
+		if (v > current_version)
+		{
+			/* a version the row never had */
+			info->conflicting_fields = lappend(info->conflicting_fields, pstrdup(name));
+			continue;
+		}
+		if (cv && cv->type == jbvNull)
+			cv = NULL;
+		if (occ_is_json_type(att->atttypid) && pv->type == jbvBinary &&
+			JsonContainerIsObject(pv->val.binary.data) &&
+			cv && cv->type == jbvBinary && JsonContainerIsObject(cv->val.binary.data))
+		{
+			/* a merge patch into a document: decide member by member */
+			JsonbIterator *it = JsonbIteratorInit(pv->val.binary.data);
+			JsonbIteratorToken tok;
+			JsonbValue	k;
+			JsonbValue	mv;
+
+			while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+			{
+				if (tok != WJB_KEY)
+					continue;
+				JsonbIteratorNext(&it, &mv, true);
+				if (occ_merge_converges(occ_member(cv->val.binary.data,
+												   k.val.string.val,
+												   k.val.string.len), &mv))
+					continue;
+				if (occ_fields_member_version(fv, name, k.val.string.val,
+											  k.val.string.len) > v)
+					info->conflicting_fields =
+						lappend(info->conflicting_fields,
+								psprintf("%s.%.*s", name, k.val.string.len,
+										 k.val.string.val));
+			}
+			continue;
+		}
+
+		if (occ_is_json_type(att->atttypid))
+		{
+			if (occ_merge_converges(cv, pv))
+				continue;
+		}
+		else
+		{
+			JsonbValue *nv;
+
+			if (converted == NULL)
+			{
+				OccKind kind = r->kind;
+
+				r->kind = OCC_KIND_CONVERT;
+				converted = occ_execute(r);
+				r->kind = kind;
+			}
+			nv = occ_member(&converted->root, name, len);
+			if (nv && nv->type == jbvNull)
+				nv = NULL;
+			if (occ_jsonb_values_equal(cv, nv))
+				continue;
+		}
+		if (occ_fields_column_version(fv, name) > v)
+			info->conflicting_fields = lappend(info->conflicting_fields, pstrdup(name));
+	}
+}
+
+/* Makes the probe statements of t: the row by key, without and with a lock. */
+static SPIPlanPtr
+occ_probe_plan(OccTable *t, bool lock)
+{
+	void	  **slot = lock ? &t->probe_lock_plan : &t->probe_plan;
+
+	if (*slot == NULL)
+	{
+		char	   *sql = psprintf("SELECT occ_t.%s::pg_catalog.int8, occ_t.%s, "
+								   "pg_catalog.to_jsonb(occ_t.*), %s%s "
+								   "FROM %s AS occ_t WHERE %s%s",
 								   quote_identifier(t->version_col),
 								   quote_identifier(t->etag_col),
-								   t->qualified_name, t->key_cond);
+								   t->fields_col ? "occ_t." : "NULL::pg_catalog.jsonb",
+								   t->fields_col ? quote_identifier(t->fields_col) : "",
+								   t->qualified_name, t->key_cond,
+								   lock ? " FOR UPDATE OF occ_t" : "");
 
-		t->probe_plan = occ_prepare(t, sql);
+		*slot = occ_prepare(t, sql);
 	}
-	probe = (SPIPlanPtr) t->probe_plan;
-	if (SPI_execute_plan(probe, values, nulls, false, 1) != SPI_OK_SELECT)
+	return (SPIPlanPtr) *slot;
+}
+
+/*
+ * Runs a request to the end without raising for a conflict or a missing
+ * row: res says what happened.  Called inside an SPI connection.
+ */
+static void
+occ_run(OccRequest *r, OccResult *res)
+{
+	OccTable   *t = r->t;
+	Datum		values[INDEX_MAX_KEYS + 3];
+	char		nulls[INDEX_MAX_KEYS + 3];
+	bool		merging;
+	bool		lock;
+	bool		isnull;
+	int64		current;
+	char	   *etag;
+	Jsonb	   *current_row;
+	Datum		d;
+	bool		visible_match;
+
+	memset(res, 0, sizeof(*res));
+	res->row = occ_execute(r);
+	if (res->row)
+	{
+		if (r->kind == OCC_KIND_DELETE)
+			res->outcome = OCC_OUT_DELETED;
+		else if (r->kind == OCC_KIND_CHECK ||
+				 (r->cond == OCC_COND_VERSION &&
+				  occ_row_version(t, res->row) == r->expected_version))
+			res->outcome = OCC_OUT_UNCHANGED;
+		else
+			res->outcome = OCC_OUT_UPDATED;
+		return;
+	}
+
+	/*
+	 * Nothing matched: find out why.  An update locks the row as it reads
+	 * it, so that the UPDATE policies of row-level security apply, the
+	 * newest version is seen, and a field-level merge can follow.
+	 */
+	lock = r->kind == OCC_KIND_UPDATE || r->kind == OCC_KIND_CHECK;
+	merging = lock && t->granularity == OCC_GRANULARITY_FIELD &&
+		r->cond == OCC_COND_VERSION;
+	occ_fill_params(r, values, nulls);
+	if (SPI_execute_plan(occ_probe_plan(t, lock), values, nulls, false, 1) < 0)
 		elog(ERROR, "occ: probe failed");
 	if (SPI_processed == 0)
-		occ_raise(ERRCODE_OCC_NOT_FOUND, t, r->keys, false, 0, NULL, false, 0, NULL);
-
+	{
+		res->outcome = OCC_OUT_NOT_FOUND;
+		res->info.sqlstate = ERRCODE_OCC_NOT_FOUND;
+		return;
+	}
 	current = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										  1, &isnull));
 	if (isnull)
 		current = 0;
 	etag = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	current_row = DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
+	res->info.has_current = true;
+	res->info.current_version = current;
+	res->info.current_etag = etag ? strcpy(SPI_palloc(strlen(etag) + 1), etag) : NULL;
 
 	/*
 	 * The row is there and matches the condition, yet the statement did not
@@ -544,12 +828,53 @@ occ_explain_miss(OccRequest *r, Datum *values, char *nulls)
 			break;
 	}
 	if (visible_match)
-		occ_raise(ERRCODE_OCC_NOT_FOUND, t, r->keys, false, 0, NULL, false, 0, NULL);
+	{
+		res->outcome = OCC_OUT_NOT_FOUND;
+		res->info.sqlstate = ERRCODE_OCC_NOT_FOUND;
+		res->info.has_current = false;
+		return;
+	}
+
+	res->row = current_row;
 	if (r->cond == OCC_COND_ETAG)
-		occ_raise(ERRCODE_OCC_PRECONDITION_FAILED, t, r->keys, false, 0,
-				  r->expected_etag, true, current, etag);
-	occ_raise(ERRCODE_OCC_CONFLICT, t, r->keys, true, r->expected_version, NULL,
-			  true, current, etag);
+	{
+		res->outcome = OCC_OUT_ETAG_MISMATCH;
+		res->info.sqlstate = ERRCODE_OCC_PRECONDITION_FAILED;
+		res->info.expected_etag = r->expected_etag;
+		return;
+	}
+
+	res->outcome = OCC_OUT_CONFLICT;
+	res->info.sqlstate = ERRCODE_OCC_CONFLICT;
+	res->info.has_expected_version = true;
+	res->info.expected_version = r->expected_version;
+	if (!merging)
+		return;
+
+	/* field granularity: apply it anyway if no patched field changed since */
+	{
+		Jsonb	   *fv = NULL;
+		int64		stale = r->expected_version;
+		Jsonb	   *row;
+
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+		if (!isnull)
+			fv = DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
+		if (r->kind == OCC_KIND_UPDATE)
+			occ_merge_check(r, current_row, fv, current, &res->info);
+		else
+			res->info.has_fields = true;
+		if (res->info.conflicting_fields != NIL || stale > current)
+			return;
+		r->expected_version = current;
+		row = occ_execute(r);
+		r->expected_version = stale;
+		if (row == NULL)
+			return;				/* cannot happen: the row is locked */
+		res->row = row;
+		res->outcome = occ_row_version(t, row) == current ?
+			OCC_OUT_UNCHANGED : OCC_OUT_MERGED;
+	}
 }
 
 /* Raises 22004 for a NULL argument. */
@@ -566,73 +891,79 @@ occ_check_not_null(FunctionCallInfo fcinfo, int nargs, OccCond cond)
 					 errmsg("argument \"%s\" must not be null", names[i])));
 }
 
-/* The work of all four functions. */
+/* Opens the table of a request and finds its description. */
+static void
+occ_open_request(OccRequest *r, Oid relid)
+{
+	r->rel = try_table_open(relid, RowExclusiveLock);
+	if (r->rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	r->t = occ_table_for_relation(r->rel, false);
+	if (r->t->key_cond == NULL)
+		occ_prepare_table_sql(r->t);
+}
+
+/* Checks and converts the arguments of the four single-row functions. */
+static void
+occ_read_request(FunctionCallInfo fcinfo, OccRequest *r, OccKind kind, OccCond cond)
+{
+	int			nargs = kind == OCC_KIND_UPDATE ? 4 : 3;
+
+	occ_check_not_null(fcinfo, nargs, cond);
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->cond = cond;
+	occ_open_request(r, PG_GETARG_OID(0));
+	if (kind == OCC_KIND_UPDATE)
+	{
+		r->patch = PG_GETARG_JSONB_P(3);
+		occ_patch_shape(r);
+		if (r->ncols == 0)
+			r->kind = OCC_KIND_CHECK;
+	}
+	occ_convert_id(r->t, fcinfo, r->keys);
+	if (cond == OCC_COND_VERSION)
+		r->expected_version = PG_GETARG_INT64(2);
+	else
+		occ_parse_if_match(r, PG_GETARG_TEXT_PP(2));
+}
+
+/* Counts what a request did (stats.c). */
+static void
+occ_count(OccRequest *r, OccResult *res)
+{
+	static const OccStatEvent events[] = {
+		[OCC_OUT_UPDATED] = OCC_STAT_SUCCESS,
+		[OCC_OUT_MERGED] = OCC_STAT_MERGE,
+		[OCC_OUT_UNCHANGED] = OCC_STAT_SUCCESS,
+		[OCC_OUT_DELETED] = OCC_STAT_SUCCESS,
+		[OCC_OUT_CONFLICT] = OCC_STAT_CONFLICT,
+		[OCC_OUT_ETAG_MISMATCH] = OCC_STAT_ETAG_MISMATCH,
+		[OCC_OUT_NOT_FOUND] = OCC_STAT_NOT_FOUND,
+	};
+
+	occ_stats_event(r->t, events[res->outcome], r->keys, &res->info);
+}
+
+/* The work of the four raising functions. */
 static Datum
 occ_conditional(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 {
 	OccRequest	r;
-	Oid			relid;
-	int			nargs = kind == OCC_KIND_UPDATE ? 4 : 3;
-	SPIPlanPtr	plan;
-	Datum		values[INDEX_MAX_KEYS + 3];
-	char		nulls[INDEX_MAX_KEYS + 3];
-	Datum		result;
-	bool		isnull;
+	OccResult	res;
 
-	occ_check_not_null(fcinfo, nargs, cond);
-	memset(&r, 0, sizeof(r));
-	r.kind = kind;
-	r.cond = cond;
-
-	relid = PG_GETARG_OID(0);
-	r.rel = try_table_open(relid, RowExclusiveLock);
-	if (r.rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	r.t = occ_table_for_relation(r.rel, false);
-	if (r.t->key_cond == NULL)
-		occ_prepare_table_sql(r.t);
-
-	if (kind == OCC_KIND_UPDATE)
-	{
-		r.patch = PG_GETARG_JSONB_P(3);
-		occ_patch_shape(&r);
-		if (r.ncols == 0)
-			r.kind = OCC_KIND_CHECK;
-	}
-	occ_convert_id(r.t, fcinfo, r.keys);
-	if (cond == OCC_COND_VERSION)
-		r.expected_version = PG_GETARG_INT64(2);
-	else
-		occ_parse_if_match(&r, PG_GETARG_TEXT_PP(2));
-
+	occ_read_request(fcinfo, &r, kind, cond);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = occ_get_plan(&r);
-
-	for (int i = 0; i < r.t->nkeys; i++)
-	{
-		values[i] = r.keys[i];
-		nulls[i] = ' ';
-	}
-	values[r.t->nkeys] = Int64GetDatum(r.expected_version);
-	nulls[r.t->nkeys] = ' ';
-	values[r.t->nkeys + 1] = r.etags ? PointerGetDatum(r.etags) : (Datum) 0;
-	nulls[r.t->nkeys + 1] = r.etags ? ' ' : 'n';
-	values[r.t->nkeys + 2] = r.patch ? JsonbPGetDatum(r.patch) : (Datum) 0;
-	nulls[r.t->nkeys + 2] = r.patch ? ' ' : 'n';
-
-	if (SPI_execute_plan(plan, values, nulls, false, 0) < 0)
-		elog(ERROR, "occ: statement failed");
-	if (SPI_processed == 0)
-		occ_explain_miss(&r, values, nulls);
-
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	result = SPI_datumTransfer(result, false, -1);
+	occ_run(&r, &res);
+	occ_count(&r, &res);
+	if (res.outcome >= OCC_OUT_CONFLICT)
+		occ_raise(r.t, r.keys, &res.info);
 	SPI_finish();
 	table_close(r.rel, NoLock);
-	PG_RETURN_DATUM(result);
+	PG_RETURN_JSONB_P(res.row);
 }
 
 /*
@@ -673,4 +1004,303 @@ Datum
 occ_delete_if_match(PG_FUNCTION_ARGS)
 {
 	return occ_conditional(fcinfo, OCC_KIND_DELETE, OCC_COND_ETAG);
+}
+
+/* Appends a list of names as a JSON array. */
+static void
+occ_append_names(StringInfo buf, List *names)
+{
+	ListCell   *lc;
+
+	appendStringInfoChar(buf, '[');
+	foreach(lc, names)
+	{
+		if (lc != list_head(names))
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, (char *) lfirst(lc));
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * occ_try_update(tbl regclass, id "any", expected_version bigint, patch jsonb)
+ *		occ_update that reports a conflict or a missing row in its result
+ *		instead of raising: {"status", "row", "current_version",
+ *		"conflicting_fields"}.
+ */
+Datum
+occ_try_update(PG_FUNCTION_ARGS)
+{
+	static const char *const status[] = {
+		[OCC_OUT_UPDATED] = "updated",
+		[OCC_OUT_MERGED] = "merged",
+		[OCC_OUT_UNCHANGED] = "unchanged",
+		[OCC_OUT_DELETED] = "deleted",
+		[OCC_OUT_CONFLICT] = "conflict",
+		[OCC_OUT_ETAG_MISMATCH] = "conflict",
+		[OCC_OUT_NOT_FOUND] = "not_found",
+	};
+	OccRequest	r;
+	OccResult	res;
+	StringInfoData out;
+
+	occ_read_request(fcinfo, &r, OCC_KIND_UPDATE, OCC_COND_VERSION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	occ_run(&r, &res);
+	occ_count(&r, &res);
+	SPI_finish();
+	table_close(r.rel, NoLock);
+
+	initStringInfo(&out);
+	appendStringInfoString(&out, "{\"status\":");
+	escape_json(&out, status[res.outcome]);
+	appendStringInfoString(&out, ",\"row\":");
+	if (res.row)
+		appendStringInfoString(&out, JsonbToCString(NULL, &res.row->root,
+													VARSIZE(res.row)));
+	else
+		appendStringInfoString(&out, "null");
+	appendStringInfoString(&out, ",\"current_version\":");
+	if (res.row)
+		appendStringInfo(&out, INT64_FORMAT, occ_row_version(r.t, res.row));
+	else
+		appendStringInfoString(&out, "null");
+	appendStringInfoString(&out, ",\"conflicting_fields\":");
+	occ_append_names(&out, res.info.conflicting_fields);
+	if (res.info.has_fields)
+	{
+		appendStringInfoString(&out, ",\"changed_fields\":");
+		occ_append_names(&out, res.info.changed_fields);
+	}
+	appendStringInfoChar(&out, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+}
+
+/* One item of an occ_update_many batch. */
+typedef struct OccBatchItem
+{
+	int			index;			/* position in the input array */
+	Datum		keys[INDEX_MAX_KEYS];
+	int64		version;
+	Jsonb	   *patch;
+	Jsonb	   *result;
+} OccBatchItem;
+
+static FmgrInfo *occ_sort_procs;
+static Oid *occ_sort_collations;
+static int	occ_sort_nkeys;
+
+/* Orders batch items by key, as the primary key's index does. */
+static int
+occ_batch_cmp(const void *a, const void *b)
+{
+	const OccBatchItem *x = *(OccBatchItem * const *) a;
+	const OccBatchItem *y = *(OccBatchItem * const *) b;
+
+	for (int i = 0; i < occ_sort_nkeys; i++)
+	{
+		int32		c = DatumGetInt32(FunctionCall2Coll(&occ_sort_procs[i],
+														occ_sort_collations[i],
+														x->keys[i], y->keys[i]));
+
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
+/* Sorts batch items into key order (the order rows are locked in). */
+static void
+occ_sort_batch(OccRequest *r, OccBatchItem **items, int n)
+{
+	Relation	idx = index_open(r->rel->rd_pkindex, AccessShareLock);
+	OccTable   *t = r->t;
+
+	occ_sort_nkeys = t->nkeys;
+	occ_sort_procs = palloc(t->nkeys * sizeof(FmgrInfo));
+	occ_sort_collations = palloc(t->nkeys * sizeof(Oid));
+	for (int i = 0; i < t->nkeys; i++)
+	{
+		fmgr_info(index_getprocid(idx, i + 1, BTORDER_PROC), &occ_sort_procs[i]);
+		occ_sort_collations[i] = idx->rd_indcollation[i];
+	}
+	index_close(idx, AccessShareLock);
+	qsort(items, n, sizeof(OccBatchItem *), occ_batch_cmp);
+	for (int i = 1; i < n; i++)
+		if (occ_batch_cmp(&items[i - 1], &items[i]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("changes name the same row more than once"),
+					 errdetail("Items %d and %d have the same key.",
+							   Min(items[i - 1]->index, items[i]->index),
+							   Max(items[i - 1]->index, items[i]->index))));
+}
+
+/* Reads one item of the changes array. */
+static OccBatchItem *
+occ_read_batch_item(OccRequest *r, JsonbValue *v, int index)
+{
+	OccBatchItem *item = palloc0(sizeof(OccBatchItem));
+	JsonbContainer *c;
+	JsonbValue *id;
+	JsonbValue *ver;
+	JsonbValue *patch;
+
+	item->index = index;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("item %d of changes must be a JSON object", index),
+				 errhint("Each item is {\"id\": ..., \"version\": ..., \"patch\": {...}}.")));
+	c = v->val.binary.data;
+	id = occ_member(c, "id", 2);
+	ver = occ_member(c, "version", 7);
+	patch = occ_member(c, "patch", 5);
+	if (id == NULL || ver == NULL || patch == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("item %d of changes must have \"id\", \"version\" and \"patch\"", index)));
+	if (id->type == jbvNull || ver->type == jbvNull || patch->type == jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("item %d of changes has a null \"id\", \"version\" or \"patch\"", index)));
+	if (ver->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"version\" of item %d of changes must be a number", index)));
+	item->version = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+													  NumericGetDatum(ver->val.numeric)));
+	occ_keys_from_json(r->t, id, item->keys);
+	item->patch = JsonbValueToJsonb(patch);
+	return item;
+}
+
+/*
+ * occ_update_many(tbl regclass, changes jsonb) RETURNS SETOF jsonb
+ *		Applies every change or none: rows are locked in key order, every
+ *		failing item is reported in one error, and the new rows are returned
+ *		in the order of the input.
+ */
+Datum
+occ_update_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	OccRequest	r;
+	Jsonb	   *changes;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	OccBatchItem **items;
+	OccBatchItem **sorted;
+	int			n = 0;
+	char	  **failed;
+	int			nfailed = 0;
+	bool		any_conflict = false;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null",
+						PG_ARGISNULL(0) ? "tbl" : "changes")));
+	changes = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_ARRAY(changes) || JB_ROOT_IS_SCALAR(changes))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("changes must be a JSON array"),
+				 errhint("Each item is {\"id\": ..., \"version\": ..., \"patch\": {...}}.")));
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	memset(&r, 0, sizeof(r));
+	occ_open_request(&r, PG_GETARG_OID(0));
+
+	items = palloc(Max(JB_ROOT_COUNT(changes), 1) * sizeof(OccBatchItem *));
+	it = JsonbIteratorInit(&changes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM)
+		{
+			items[n] = occ_read_batch_item(&r, &v, n);
+			r.patch = items[n]->patch;
+			occ_patch_shape(&r);	/* checks the columns now, before any write */
+			n++;
+		}
+	sorted = palloc(Max(n, 1) * sizeof(OccBatchItem *));
+	memcpy(sorted, items, n * sizeof(OccBatchItem *));
+	if (n > 1)
+		occ_sort_batch(&r, sorted, n);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* lock every row in key order, so that batches never deadlock each other */
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[INDEX_MAX_KEYS + 3];
+		char		nulls[INDEX_MAX_KEYS + 3];
+
+		memcpy(r.keys, sorted[i]->keys, sizeof(r.keys));
+		r.patch = NULL;
+		occ_fill_params(&r, values, nulls);
+		if (SPI_execute_plan(occ_probe_plan(r.t, true), values, nulls, false, 1) < 0)
+			elog(ERROR, "occ: lock failed");
+	}
+
+	failed = palloc0(Max(n, 1) * sizeof(char *));
+	for (int i = 0; i < n; i++)
+	{
+		OccBatchItem *item = sorted[i];
+		OccResult	res;
+		StringInfoData f;
+
+		memcpy(r.keys, item->keys, sizeof(r.keys));
+		r.kind = OCC_KIND_UPDATE;
+		r.cond = OCC_COND_VERSION;
+		r.expected_version = item->version;
+		r.patch = item->patch;
+		occ_patch_shape(&r);
+		if (r.ncols == 0)
+			r.kind = OCC_KIND_CHECK;
+		occ_run(&r, &res);
+		occ_count(&r, &res);
+		if (res.outcome < OCC_OUT_CONFLICT)
+		{
+			item->result = res.row;
+			continue;
+		}
+		any_conflict |= res.outcome == OCC_OUT_CONFLICT;
+		nfailed++;
+		initStringInfo(&f);
+		occ_error_detail(&f, r.t, r.keys, &res.info, false);
+		failed[item->index] = psprintf("{\"index\":%d,\"status\":\"%s\",%s",
+									   item->index,
+									   res.outcome == OCC_OUT_CONFLICT ? "conflict" : "not_found",
+									   f.data + 1);
+	}
+	if (nfailed > 0)
+	{
+		OccErrorInfo info = {0};
+		StringInfoData failures;
+
+		/* every failing item, in the order of the input */
+		initStringInfo(&failures);
+		for (int i = 0; i < n; i++)
+			if (failed[i])
+				appendStringInfo(&failures, "%s%s", failures.len ? "," : "[", failed[i]);
+		appendStringInfoChar(&failures, ']');
+		info.sqlstate = any_conflict ? ERRCODE_OCC_CONFLICT : ERRCODE_OCC_NOT_FOUND;
+		info.items_json = failures.data;
+		info.nitems = nfailed;
+		occ_raise(r.t, NULL, &info);
+	}
+	SPI_finish();
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		value = JsonbPGetDatum(items[i]->result);
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	table_close(r.rel, NoLock);
+	return (Datum) 0;
 }

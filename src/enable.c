@@ -114,7 +114,11 @@ occ_enable(PG_FUNCTION_ARGS)
 	OccVersionInput vi;
 	Oid			vtype;
 	Oid			etype;
+	Oid			ftype = InvalidOid;
 	bool		was_enabled;
+	bool		was_field = false;
+	OccTable   *old;
+	OccBackfill backfill = OCC_BACKFILL_NONE;
 	char	   *qname;
 	char	   *schema;
 	StringInfoData sql;
@@ -135,19 +139,18 @@ occ_enable(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid granularity \"%s\"", granularity),
 				 errhint("Valid values are \"row\" and \"field\".")));
-	if (g == OCC_GRANULARITY_FIELD)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("granularity \"field\" is not supported yet")));
 	if (!occ_parse_version_input(version_input, &vi))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid version_input \"%s\"", version_input),
 				 errhint("Valid values are \"ignore\", \"expected\" and \"next\".")));
-	if (strcmp(version_col, etag_col) == 0)
+	if (strcmp(version_col, etag_col) == 0 ||
+		strcmp(version_col, OCC_FIELDS_COLUMN) == 0 ||
+		strcmp(etag_col, OCC_FIELDS_COLUMN) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("version_column and etag_column must differ")));
+				 errmsg("version_column and etag_column must differ from each other and from \"%s\"",
+						OCC_FIELDS_COLUMN)));
 
 	rel = occ_open_owned_table(relid);
 	qname = psprintf("%s.%s",
@@ -172,26 +175,51 @@ occ_enable(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("etag column \"%s\" must be of type text", etag_col)));
+	if (g == OCC_GRANULARITY_FIELD)
+	{
+		ftype = occ_column_type(rel, OCC_FIELDS_COLUMN);
+		if (OidIsValid(ftype) && ftype != JSONBOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("field versions column \"%s\" must be of type jsonb",
+							OCC_FIELDS_COLUMN)));
+	}
 	if (occ_is_key_column(rel, version_col) || occ_is_key_column(rel, etag_col))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the version and etag columns cannot be part of the primary key")));
-	was_enabled = occ_table_for_relation(rel, true) != NULL;
+	old = occ_table_for_relation(rel, true);
+	was_enabled = old != NULL;
+	was_field = old && old->granularity == OCC_GRANULARITY_FIELD;
+	if (!was_enabled)
+		backfill = OCC_BACKFILL_ALL;
+	else if (g == OCC_GRANULARITY_FIELD && (!was_field || !OidIsValid(ftype)))
+		backfill = OCC_BACKFILL_FIELDS;
+	if (rel->rd_rel->relforcerowsecurity && backfill != OCC_BACKFILL_NONE)
+		ereport(WARNING,
+				(errmsg("table \"%s\" forces row-level security", RelationGetRelationName(rel)),
+				 errdetail("Rows the policies hide from you are not backfilled now; they get their ETag on their next update.")));
 	table_close(rel, NoLock);
 
 	schema = occ_extension_schema(false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	initStringInfo(&sql);
-	if (!OidIsValid(vtype) || !OidIsValid(etype))
+	if (!OidIsValid(vtype))
+		appendStringInfo(&sql, ", ADD COLUMN %s pg_catalog.int8 NOT NULL DEFAULT 1",
+						 quote_identifier(version_col));
+	if (!OidIsValid(etype))
+		appendStringInfo(&sql, ", ADD COLUMN %s pg_catalog.text",
+						 quote_identifier(etag_col));
+	if (g == OCC_GRANULARITY_FIELD && !OidIsValid(ftype))
+		appendStringInfo(&sql, ", ADD COLUMN %s pg_catalog.jsonb",
+						 quote_identifier(OCC_FIELDS_COLUMN));
+	if (sql.len > 0)
 	{
-		appendStringInfo(&sql, "ALTER TABLE %s", qname);
-		if (!OidIsValid(vtype))
-			appendStringInfo(&sql, " ADD COLUMN %s pg_catalog.int8 NOT NULL DEFAULT 1%s",
-							 quote_identifier(version_col), OidIsValid(etype) ? "" : ",");
-		if (!OidIsValid(etype))
-			appendStringInfo(&sql, " ADD COLUMN %s pg_catalog.text",
-							 quote_identifier(etag_col));
+		char	   *cmds = pstrdup(sql.data + 1);	/* without the first comma */
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "ALTER TABLE %s%s", qname, cmds);
 		occ_exec(sql.data);
 		resetStringInfo(&sql);
 	}
@@ -204,27 +232,33 @@ occ_enable(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&sql,
 					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
-					 "EXECUTE FUNCTION %s.occ_trigger(%s, %s, %s, %s)",
+					 "EXECUTE FUNCTION %s.occ_trigger(%s, %s, %s, %s%s%s)",
 					 quote_identifier(OCC_TRIGGER_NAME), qname, schema,
 					 quote_literal_cstr(version_col), quote_literal_cstr(etag_col),
 					 quote_literal_cstr(occ_granularity_name(g)),
-					 quote_literal_cstr(occ_version_input_name(vi)));
+					 quote_literal_cstr(occ_version_input_name(vi)),
+					 g == OCC_GRANULARITY_FIELD ? ", " : "",
+					 g == OCC_GRANULARITY_FIELD ? quote_literal_cstr(OCC_FIELDS_COLUMN) : "");
 	occ_exec(sql.data);
 	resetStringInfo(&sql);
 
-	if (!was_enabled)
+	if (backfill != OCC_BACKFILL_NONE)
 	{
-		/* every row gets its first ETag; versions stay */
+		/*
+		 * Every row gets its first ETag (versions stay), or, when a table
+		 * switches to field granularity, its first field versions.
+		 */
 		appendStringInfo(&sql, "UPDATE %s SET %s = NULL", qname,
-						 quote_identifier(etag_col));
-		occ_backfill_active = true;
+						 quote_identifier(backfill == OCC_BACKFILL_ALL ?
+										  etag_col : OCC_FIELDS_COLUMN));
+		occ_backfill = backfill;
 		PG_TRY();
 		{
 			occ_exec(sql.data);
 		}
 		PG_FINALLY();
 		{
-			occ_backfill_active = false;
+			occ_backfill = OCC_BACKFILL_NONE;
 		}
 		PG_END_TRY();
 	}

@@ -68,97 +68,158 @@ occ_key_json(StringInfo buf, OccTable *t, Datum *keys)
 	appendStringInfoChar(buf, '}');
 }
 
+/* Appends a list of names as a JSON array. */
+static void
+occ_names_json(StringInfo buf, List *names)
+{
+	ListCell   *lc;
+
+	appendStringInfoChar(buf, '[');
+	foreach(lc, names)
+	{
+		if (lc != list_head(names))
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, (char *) lfirst(lc));
+	}
+	appendStringInfoChar(buf, ']');
+}
+
 /*
- * Raises an OC-class error for the row of t with the given key.  What is
- * not known (or must not be revealed, for OC404) is left out of the DETAIL.
+ * Appends the DETAIL object of an OC error (without "table" when an
+ * enclosing object already names it).  Never holds row data.
  */
 void
-occ_raise(int sqlstate, OccTable *t, Datum *keys,
-		  bool has_expected_version, int64 expected_version,
-		  const char *expected_etag,
-		  bool has_current, int64 current_version, const char *current_etag)
+occ_error_detail(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
+				 bool with_table)
+{
+	appendStringInfoChar(buf, '{');
+	if (with_table)
+	{
+		appendStringInfoString(buf, "\"table\":");
+		escape_json(buf, t->display_name);
+		appendStringInfoChar(buf, ',');
+	}
+	appendStringInfoString(buf, "\"key\":");
+	occ_key_json(buf, t, keys);
+	if (info->sqlstate != ERRCODE_OCC_NOT_FOUND)
+	{
+		if (info->has_expected_version)
+			appendStringInfo(buf, ",\"expected_version\":" INT64_FORMAT,
+							 info->expected_version);
+		if (info->expected_etag)
+		{
+			appendStringInfoString(buf, ",\"expected_etag\":");
+			escape_json(buf, info->expected_etag);
+		}
+		if (info->has_current)
+		{
+			appendStringInfo(buf, ",\"current_version\":" INT64_FORMAT,
+							 info->current_version);
+			if (info->current_etag)
+			{
+				appendStringInfoString(buf, ",\"current_etag\":");
+				escape_json(buf, info->current_etag);
+			}
+		}
+		if (info->has_fields)
+		{
+			appendStringInfoString(buf, ",\"changed_fields\":");
+			occ_names_json(buf, info->changed_fields);
+			appendStringInfoString(buf, ",\"conflicting_fields\":");
+			occ_names_json(buf, info->conflicting_fields);
+		}
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/* Raises the OC-class error info describes, for the row of t with the given key. */
+void
+occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info)
 {
 	StringInfoData key;
 	StringInfoData detail;
+	const char *hint = NULL;
 
 	initStringInfo(&key);
-	occ_key_json(&key, t, keys);
+	if (info->items_json)
+		appendStringInfo(&key, "%d %s of a batch", info->nitems,
+						 info->nitems == 1 ? "item" : "items");
+	else
+		occ_key_json(&key, t, keys);
 
 	initStringInfo(&detail);
-	appendStringInfoString(&detail, "{\"table\":");
-	escape_json(&detail, t->display_name);
-	appendStringInfo(&detail, ",\"key\":%s", key.data);
-	if (sqlstate != ERRCODE_OCC_NOT_FOUND)
+	if (info->items_json)
 	{
-		if (has_expected_version)
-			appendStringInfo(&detail, ",\"expected_version\":" INT64_FORMAT,
-							 expected_version);
-		if (expected_etag)
-		{
-			appendStringInfoString(&detail, ",\"expected_etag\":");
-			escape_json(&detail, expected_etag);
-		}
-		if (has_current)
-		{
-			appendStringInfo(&detail, ",\"current_version\":" INT64_FORMAT,
-							 current_version);
-			if (current_etag)
-			{
-				appendStringInfoString(&detail, ",\"current_etag\":");
-				escape_json(&detail, current_etag);
-			}
-		}
+		appendStringInfoString(&detail, "{\"table\":");
+		escape_json(&detail, t->display_name);
+		appendStringInfo(&detail, ",\"items\":%s}", info->items_json);
 	}
-	appendStringInfoChar(&detail, '}');
+	else
+		occ_error_detail(&detail, t, keys, info, true);
 
-	switch (sqlstate)
+	switch (info->sqlstate)
+	{
+		case ERRCODE_OCC_CONFLICT:
+			hint = "Re-read the row and retry with its current version.";
+			break;
+		case ERRCODE_OCC_PRECONDITION_FAILED:
+			hint = "Re-read the row and retry with its current ETag.";
+			break;
+		case ERRCODE_OCC_NOT_FOUND:
+			hint = "The row does not exist, or row-level security hides it.";
+			break;
+		case ERRCODE_OCC_PRECONDITION_REQUIRED:
+			hint = t->version_input == OCC_INPUT_NEXT ?
+				"Assign the version column the version that was read plus one." :
+				"Assign the version column the version that was read.";
+			break;
+		default:
+			elog(ERROR, "unexpected occ error code");
+	}
+
+#define OCC_ERROR_FIELDS \
+	errcode(info->sqlstate), \
+	errdetail_internal("%s", detail.data), \
+	errhint("%s", hint), \
+	err_generic_string(PG_DIAG_SCHEMA_NAME, t->nspname), \
+	err_generic_string(PG_DIAG_TABLE_NAME, t->relname), \
+	err_generic_string(PG_DIAG_COLUMN_NAME, t->version_col)
+
+	if (info->items_json)
+		ereport(ERROR,
+				(info->sqlstate == ERRCODE_OCC_CONFLICT ?
+				 errmsg("version conflict on table \"%s\" for %s",
+						t->plain_name, key.data) :
+				 errmsg("rows not found in table \"%s\" for %s",
+						t->plain_name, key.data),
+				 OCC_ERROR_FIELDS));
+
+	switch (info->sqlstate)
 	{
 		case ERRCODE_OCC_CONFLICT:
 			ereport(ERROR,
-					(errcode(sqlstate),
-					 errmsg("version conflict on table \"%s\" for key %s",
+					(errmsg("version conflict on table \"%s\" for key %s",
 							t->plain_name, key.data),
-					 errdetail_internal("%s", detail.data),
-					 errhint("Re-read the row and retry with its current version."),
-					 err_generic_string(PG_DIAG_SCHEMA_NAME, t->nspname),
-					 err_generic_string(PG_DIAG_TABLE_NAME, t->relname),
-					 err_generic_string(PG_DIAG_COLUMN_NAME, t->version_col)));
+					 OCC_ERROR_FIELDS));
 			break;
 		case ERRCODE_OCC_PRECONDITION_FAILED:
 			ereport(ERROR,
-					(errcode(sqlstate),
-					 errmsg("ETag mismatch on table \"%s\" for key %s",
+					(errmsg("ETag mismatch on table \"%s\" for key %s",
 							t->plain_name, key.data),
-					 errdetail_internal("%s", detail.data),
-					 errhint("Re-read the row and retry with its current ETag."),
-					 err_generic_string(PG_DIAG_SCHEMA_NAME, t->nspname),
-					 err_generic_string(PG_DIAG_TABLE_NAME, t->relname),
-					 err_generic_string(PG_DIAG_COLUMN_NAME, t->version_col)));
+					 OCC_ERROR_FIELDS));
 			break;
 		case ERRCODE_OCC_NOT_FOUND:
 			ereport(ERROR,
-					(errcode(sqlstate),
-					 errmsg("row not found in table \"%s\" for key %s",
+					(errmsg("row not found in table \"%s\" for key %s",
 							t->plain_name, key.data),
-					 errdetail_internal("%s", detail.data),
-					 errhint("The row does not exist, or row-level security hides it."),
-					 err_generic_string(PG_DIAG_SCHEMA_NAME, t->nspname),
-					 err_generic_string(PG_DIAG_TABLE_NAME, t->relname),
-					 err_generic_string(PG_DIAG_COLUMN_NAME, t->version_col)));
+					 OCC_ERROR_FIELDS));
 			break;
-		case ERRCODE_OCC_PRECONDITION_REQUIRED:
+		default:
 			ereport(ERROR,
-					(errcode(sqlstate),
-					 errmsg("version required for update of table \"%s\" for key %s",
+					(errmsg("version required for update of table \"%s\" for key %s",
 							t->plain_name, key.data),
-					 errdetail_internal("%s", detail.data),
-					 errhint(t->version_input == OCC_INPUT_NEXT ?
-							 "Assign the version column the version that was read plus one." :
-							 "Assign the version column the version that was read."),
-					 err_generic_string(PG_DIAG_SCHEMA_NAME, t->nspname),
-					 err_generic_string(PG_DIAG_TABLE_NAME, t->relname),
-					 err_generic_string(PG_DIAG_COLUMN_NAME, t->version_col)));
+					 OCC_ERROR_FIELDS));
 			break;
 	}
-	elog(ERROR, "unexpected occ error code");
+	pg_unreachable();
 }

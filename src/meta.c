@@ -337,9 +337,10 @@ occ_build_table(Relation rel, char **args, int nargs)
 		/* quote_identifier leaves plain names bare; SQL text does not mind */
 		t->is_partition = rel->rd_rel->relispartition;
 
-		if (nargs != 4 ||
+		if (nargs < 4 || nargs > 5 ||
 			!occ_parse_granularity(args[2], &t->granularity) ||
-			!occ_parse_version_input(args[3], &t->version_input))
+			!occ_parse_version_input(args[3], &t->version_input) ||
+			(t->granularity == OCC_GRANULARITY_FIELD) != (nargs == 5))
 			ereport(ERROR,
 					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 					 errmsg("trigger \"%s\" on table \"%s\" has invalid arguments",
@@ -347,6 +348,18 @@ occ_build_table(Relation rel, char **args, int nargs)
 					 errhint("Call occ_enable() on the table again.")));
 		t->version_col = pstrdup(args[0]);
 		t->etag_col = pstrdup(args[1]);
+		if (nargs == 5)
+		{
+			t->fields_col = pstrdup(args[4]);
+			t->fields_attnum = occ_find_column(desc, t->fields_col);
+			if (t->fields_attnum == InvalidAttrNumber ||
+				TupleDescAttr(desc, t->fields_attnum - 1)->atttypid != JSONBOID)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of table \"%s\" used by occ does not exist or is not of type jsonb",
+								t->fields_col, t->plain_name),
+						 errhint("Call occ_enable() on the table again.")));
+		}
 
 		t->version_attnum = occ_find_column(desc, t->version_col);
 		t->etag_attnum = occ_find_column(desc, t->etag_col);

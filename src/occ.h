@@ -12,6 +12,8 @@
 #include "postgres.h"
 
 #include "access/attnum.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
@@ -87,6 +89,8 @@ typedef struct OccTable
 	AttrNumber	version_attnum;
 	Oid			version_typid;	/* INT4OID or INT8OID */
 	AttrNumber	etag_attnum;
+	char	   *fields_col;		/* field granularity: the per-field versions */
+	AttrNumber	fields_attnum;	/* InvalidAttrNumber with row granularity */
 
 	int			nkeys;
 	OccKeyColumn keys[INDEX_MAX_KEYS];
@@ -101,8 +105,13 @@ typedef struct OccTable
 	/* for the conditional functions (conditional.c) */
 	char	   *ext_schema;		/* quoted schema of the extension */
 	char	   *key_cond;		/* WHERE fragment over $1..$nkeys */
-	void	   *probe_plan;		/* SELECT version, etag by key */
+	void	   *probe_plan;		/* SELECT version, etag, row by key */
+	void	   *probe_lock_plan;	/* the same, FOR UPDATE */
 	List	   *plans;			/* OccPlan *, most recent first */
+
+	/* stats.c: this table's shared counters, while stats_generation holds */
+	void	   *stats_entry;
+	uint64		stats_generation;
 } OccTable;
 
 /* meta.c */
@@ -122,18 +131,74 @@ extern text *occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 							  const char *prev, int prevlen);
 extern void occ_etag_init(void);
 
+/*
+ * What an OC error reports.  Fields that are unknown (or, for OC404, must
+ * not be revealed) are left out of the DETAIL.
+ */
+typedef struct OccErrorInfo
+{
+	int			sqlstate;
+	bool		has_expected_version;
+	int64		expected_version;
+	const char *expected_etag;
+	bool		has_current;
+	int64		current_version;
+	const char *current_etag;
+	bool		has_fields;		/* changed/conflicting fields are known */
+	List	   *changed_fields; /* char * */
+	List	   *conflicting_fields; /* char * */
+	const char *items_json;		/* occ_update_many: the failing items */
+	int			nitems;
+} OccErrorInfo;
+
 /* errors.c */
 extern void occ_key_json(StringInfo buf, OccTable *t, Datum *keys);
-extern void occ_raise(int sqlstate, OccTable *t, Datum *keys,
-					  bool has_expected_version, int64 expected_version,
-					  const char *expected_etag,
-					  bool has_current, int64 current_version,
-					  const char *current_etag) pg_attribute_noreturn();
+extern void occ_error_detail(StringInfo buf, OccTable *t, Datum *keys,
+							 OccErrorInfo *info, bool with_table);
+extern void occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info) pg_attribute_noreturn();
+
+/* fields.c */
+#define OCC_FIELDS_COLUMN	"field_versions"
+extern Jsonb *occ_fields_initial(int64 base);
+extern Jsonb *occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
+									  int64 base, int64 newver,
+									  Datum *ov, bool *on, Datum *nv, bool *nn,
+									  bool *changed);
+extern int64 occ_fields_column_version(Jsonb *fv, const char *col);
+extern int64 occ_fields_member_version(Jsonb *fv, const char *col,
+									   const char *member, int memberlen);
+extern bool occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b);
+extern bool occ_is_json_type(Oid typid);
+extern Jsonb *occ_datum_as_jsonb(Oid typid, Datum d);
 
 /* patch.c */
 extern Jsonb *occ_merge_jsonb(Jsonb *target, Jsonb *patch);
 
+/* stats.c */
+typedef enum OccStatEvent
+{
+	OCC_STAT_UPDATE,			/* a row changed (any writer) */
+	OCC_STAT_NOOP,				/* an UPDATE that changed nothing */
+	OCC_STAT_MERGE,				/* a stale occ_update merged field by field */
+	OCC_STAT_CONFLICT,			/* OC409 */
+	OCC_STAT_ETAG_MISMATCH,		/* OC412 */
+	OCC_STAT_NOT_FOUND,			/* OC404 */
+	OCC_STAT_REQUIRED,			/* OC428 */
+	OCC_STAT_SUCCESS			/* an occ_* call succeeded (resolves retries) */
+} OccStatEvent;
+extern void occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys,
+							OccErrorInfo *info);
+extern void occ_stats_init(void);
+
 /* trigger.c */
-extern bool occ_backfill_active;
+typedef enum OccBackfill
+{
+	OCC_BACKFILL_NONE,
+	OCC_BACKFILL_ALL,			/* first ETag (and field versions) for every row */
+	OCC_BACKFILL_FIELDS			/* field versions only: switching to 'field' */
+} OccBackfill;
+extern OccBackfill occ_backfill;
+extern bool occ_row_changes(OccTable *t, TupleDesc desc, HeapTuple oldtup,
+							HeapTuple newtup, bool *changed);
 
 #endif							/* OCC_H */

@@ -24,8 +24,8 @@
 
 PG_FUNCTION_INFO_V1(occ_trigger);
 
-/* Set by occ_enable() while it gives every existing row its first ETag. */
-bool		occ_backfill_active = false;
+/* Set by occ_enable() while it backfills every existing row. */
+OccBackfill occ_backfill = OCC_BACKFILL_NONE;
 
 /*
  * An UPDATE that moves a row to another partition deletes it there and
@@ -67,36 +67,57 @@ occ_datum_equal(Form_pg_attribute att, Datum a, Datum b)
 		memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
 }
 
-/* Does the update change any column besides version and ETag? */
-static bool
-occ_row_changed(OccTable *t, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
+/* Is the column one of occ's own (version, ETag, field versions)? */
+static inline bool
+occ_own_column(OccTable *t, AttrNumber attnum)
+{
+	return attnum == t->version_attnum || attnum == t->etag_attnum ||
+		attnum == t->fields_attnum;
+}
+
+/*
+ * Does the update change any column besides occ's own?  With changed
+ * given, flags every changed column (indexed like desc); without, stops
+ * at the first.
+ */
+bool
+occ_row_changes(OccTable *t, TupleDesc desc, HeapTuple oldtup,
+				HeapTuple newtup, bool *changed)
 {
 	int			natts = desc->natts;
 	Datum	   *ov = palloc(natts * sizeof(Datum));
 	Datum	   *nv = palloc(natts * sizeof(Datum));
 	bool	   *on = palloc(natts * sizeof(bool));
 	bool	   *nn = palloc(natts * sizeof(bool));
-	bool		changed = false;
+	bool		any = false;
 
 	heap_deform_tuple(oldtup, desc, ov, on);
 	heap_deform_tuple(newtup, desc, nv, nn);
-	for (int i = 0; i < natts && !changed; i++)
+	for (int i = 0; i < natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		differs;
 
-		if (att->attisdropped || att->attnum == t->version_attnum ||
-			att->attnum == t->etag_attnum)
+		if (changed)
+			changed[i] = false;
+		if (att->attisdropped || occ_own_column(t, att->attnum))
 			continue;
 		if (on[i] != nn[i])
-			changed = true;
-		else if (!on[i])
-			changed = !occ_datum_equal(att, ov[i], nv[i]);
+			differs = true;
+		else
+			differs = !on[i] && !occ_datum_equal(att, ov[i], nv[i]);
+		if (!differs)
+			continue;
+		any = true;
+		if (changed == NULL)
+			break;
+		changed[i] = true;
 	}
 	pfree(ov);
 	pfree(nv);
 	pfree(on);
 	pfree(nn);
-	return changed;
+	return any;
 }
 
 /* The version stored in a row; NULL (a column that predates occ) counts as 0. */
@@ -134,25 +155,92 @@ occ_check_version_input(OccTable *t, TriggerData *td, TupleDesc desc,
 	bool		isnull;
 	int64		assigned;
 	int64		want;
+	OccErrorInfo info = {0};
 
 	occ_tuple_keys(t, desc, td->tg_trigtuple, keys);
+	info.has_current = true;
+	info.current_version = oldver;
+	info.current_etag = oldetag;
 	if (!bms_is_member(t->version_attnum - FirstLowInvalidHeapAttributeNumber,
 					   td->tg_updatedcols))
-		occ_raise(ERRCODE_OCC_PRECONDITION_REQUIRED, t, keys, false, 0, NULL,
-				  true, oldver, oldetag);
+	{
+		info.sqlstate = ERRCODE_OCC_PRECONDITION_REQUIRED;
+		occ_stats_event(t, OCC_STAT_REQUIRED, keys, &info);
+		occ_raise(t, keys, &info);
+	}
 	assigned = occ_tuple_version(t, desc, td->tg_newtuple, &isnull);
 	want = t->version_input == OCC_INPUT_NEXT ? oldver + 1 : oldver;
 	if (isnull || assigned != want)
-		occ_raise(ERRCODE_OCC_CONFLICT, t, keys,
-				  !isnull,
-				  t->version_input == OCC_INPUT_NEXT ? assigned - 1 : assigned,
-				  NULL, true, oldver, oldetag);
+	{
+		info.sqlstate = ERRCODE_OCC_CONFLICT;
+		info.has_expected_version = !isnull;
+		info.expected_version = t->version_input == OCC_INPUT_NEXT ? assigned - 1 : assigned;
+		occ_stats_event(t, OCC_STAT_CONFLICT, keys, &info);
+		occ_raise(t, keys, &info);
+	}
+}
+
+/* The field versions stored in a row, or NULL. */
+static Jsonb *
+occ_tuple_fields(OccTable *t, TupleDesc desc, HeapTuple tup)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, t->fields_attnum, desc, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbP(d);
+}
+
+/* Field versions after a real change (field granularity). */
+static Jsonb *
+occ_next_fields(OccTable *t, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
+				int64 oldver, int64 newver)
+{
+	int			natts = desc->natts;
+	Datum	   *ov = palloc(natts * sizeof(Datum));
+	Datum	   *nv = palloc(natts * sizeof(Datum));
+	bool	   *on = palloc(natts * sizeof(bool));
+	bool	   *nn = palloc(natts * sizeof(bool));
+	bool	   *changed = palloc(natts * sizeof(bool));
+
+	occ_row_changes(t, desc, oldtup, newtup, changed);
+	heap_deform_tuple(oldtup, desc, ov, on);
+	heap_deform_tuple(newtup, desc, nv, nn);
+	return occ_fields_after_update(t, desc, occ_tuple_fields(t, desc, oldtup),
+								   oldver, newver, ov, on, nv, nn, changed);
+}
+
+/* Replaces occ's columns in tup; fields is used with field granularity only. */
+static HeapTuple
+occ_set_columns(OccTable *t, TupleDesc desc, HeapTuple tup,
+				Datum version, bool version_null, Datum etag, bool etag_null,
+				Jsonb *fields)
+{
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3];
+	int			n = 2;
+
+	cols[0] = t->version_attnum;
+	vals[0] = version;
+	nulls[0] = version_null;
+	cols[1] = t->etag_attnum;
+	vals[1] = etag;
+	nulls[1] = etag_null;
+	if (t->fields_attnum != InvalidAttrNumber)
+	{
+		cols[2] = t->fields_attnum;
+		vals[2] = PointerGetDatum(fields);
+		nulls[2] = fields == NULL;
+		n = 3;
+	}
+	return heap_modify_tuple_by_cols(tup, desc, n, cols, vals, nulls);
 }
 
 /*
  * occ_trigger()
  *		BEFORE INSERT OR UPDATE FOR EACH ROW trigger installed by occ_enable().
- *		Arguments: version column, etag column, granularity, version_input.
+ *		Arguments: version column, etag column, granularity, version_input
+ *		[, field versions column].
  */
 Datum
 occ_trigger(PG_FUNCTION_ARGS)
@@ -162,13 +250,14 @@ occ_trigger(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	OccTable   *t;
 	HeapTuple	newtup;
+	HeapTuple	oldtup = NULL;
 	int64		version;
 	const char *prev = NULL;
 	int			prevlen = 0;
 	Datum		keys[INDEX_MAX_KEYS];
-	int			cols[2];
-	Datum		vals[2];
-	bool		nulls[2] = {false, false};
+	Datum		etag = (Datum) 0;
+	bool		etag_null = false;
+	Jsonb	   *fields = NULL;
 	bool		isupdate;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -205,17 +294,18 @@ occ_trigger(PG_FUNCTION_ARGS)
 				memcmp(VARDATA_ANY(DatumGetPointer(e)), moved_etag, OCC_ETAG_LEN) == 0)
 				return PointerGetDatum(newtup);
 		}
+		if (t->fields_attnum != InvalidAttrNumber)
+			fields = occ_fields_initial(1);
 	}
 	else
 	{
-		HeapTuple	oldtup = td->tg_trigtuple;
 		bool		vnull;
 		bool		enull;
 		int64		oldver;
 		Datum		oldetag;
-		char	   *oldetag_str = NULL;
 		bool		changed;
 
+		oldtup = td->tg_trigtuple;
 		newtup = td->tg_newtuple;
 		oldver = occ_tuple_version(t, desc, oldtup, &vnull);
 		oldetag = heap_getattr(oldtup, t->etag_attnum, desc, &enull);
@@ -227,34 +317,46 @@ occ_trigger(PG_FUNCTION_ARGS)
 			prevlen = VARSIZE_ANY_EXHDR(e);
 		}
 
-		if (occ_backfill_active)
+		if (occ_backfill == OCC_BACKFILL_FIELDS)
+		{
+			/* switching to field granularity: tracking begins now */
+			return PointerGetDatum(occ_set_columns(t, desc, newtup,
+												   heap_getattr(oldtup, t->version_attnum, desc, &vnull), vnull,
+												   oldetag, enull,
+												   occ_fields_initial(vnull ? 1 : oldver)));
+		}
+		if (occ_backfill == OCC_BACKFILL_ALL)
 		{
 			/* occ_enable(): keep the version, draw a first ETag */
 			version = vnull ? 1 : oldver;
 			prev = NULL;
 			prevlen = 0;
+			if (t->fields_attnum != InvalidAttrNumber)
+				fields = occ_fields_initial(version);
 		}
 		else
 		{
-			changed = occ_row_changed(t, desc, oldtup, newtup);
+			changed = occ_row_changes(t, desc, oldtup, newtup, NULL);
 			if (t->version_input != OCC_INPUT_IGNORE)
 			{
-				if (prev)
-					oldetag_str = text_to_cstring(DatumGetTextPP(oldetag));
-				occ_check_version_input(t, td, desc, oldver, oldetag_str);
+				occ_check_version_input(t, td, desc, oldver,
+										prev ? text_to_cstring(DatumGetTextPP(oldetag)) : NULL);
 				if (t->version_input == OCC_INPUT_NEXT)
 					changed = true;
 			}
 
 			if (!changed && prev != NULL)
 			{
-				/* nothing changed: version and ETag stay as they were */
-				cols[0] = t->version_attnum;
-				cols[1] = t->etag_attnum;
-				vals[0] = heap_getattr(oldtup, t->version_attnum, desc, &nulls[0]);
-				vals[1] = oldetag;
-				return PointerGetDatum(heap_modify_tuple_by_cols(newtup, desc, 2,
-																 cols, vals, nulls));
+				/* nothing changed: occ's columns stay as they were */
+				bool		fnull = true;
+				Datum		f = (Datum) 0;
+
+				if (t->fields_attnum != InvalidAttrNumber)
+					f = heap_getattr(oldtup, t->fields_attnum, desc, &fnull);
+				return PointerGetDatum(occ_set_columns(t, desc, newtup,
+													   heap_getattr(oldtup, t->version_attnum, desc, &vnull), vnull,
+													   oldetag, false,
+													   fnull ? NULL : DatumGetJsonbP(f)));
 			}
 			if (!changed)
 			{
@@ -262,6 +364,12 @@ occ_trigger(PG_FUNCTION_ARGS)
 				version = vnull ? 1 : oldver;
 				prev = NULL;
 				prevlen = 0;
+				if (t->fields_attnum != InvalidAttrNumber)
+				{
+					fields = occ_tuple_fields(t, desc, oldtup);
+					if (fields == NULL)
+						fields = occ_fields_initial(version);
+				}
 			}
 			else
 			{
@@ -273,25 +381,27 @@ occ_trigger(PG_FUNCTION_ARGS)
 									t->plain_name),
 							 errhint("Widen the version column to bigint.")));
 				version = oldver + 1;
+				if (t->fields_attnum != InvalidAttrNumber)
+					fields = occ_next_fields(t, desc, oldtup, newtup,
+											 vnull ? 0 : oldver, version);
 			}
 		}
 	}
 
-	cols[0] = t->version_attnum;
-	cols[1] = t->etag_attnum;
-	vals[0] = t->version_typid == INT4OID ?
-		Int32GetDatum((int32) version) : Int64GetDatum(version);
 	if (occ_tuple_keys(t, desc, newtup, keys))
-		vals[1] = PointerGetDatum(occ_etag_compute(t, keys, version, prev, prevlen));
+		etag = PointerGetDatum(occ_etag_compute(t, keys, version, prev, prevlen));
 	else
-		nulls[1] = true;		/* the key's NOT NULL check will refuse it */
-	newtup = heap_modify_tuple_by_cols(newtup, desc, 2, cols, vals, nulls);
+		etag_null = true;		/* the key's NOT NULL check will refuse it */
+	newtup = occ_set_columns(t, desc, newtup,
+							 t->version_typid == INT4OID ?
+							 Int32GetDatum((int32) version) : Int64GetDatum(version),
+							 false, etag, etag_null, fields);
 
-	if (isupdate && t->is_partition && !nulls[1])
+	if (isupdate && t->is_partition && !etag_null)
 	{
 		moved_valid = true;
 		moved_version = version;
-		memcpy(moved_etag, VARDATA(DatumGetPointer(vals[1])), OCC_ETAG_LEN);
+		memcpy(moved_etag, VARDATA(DatumGetPointer(etag)), OCC_ETAG_LEN);
 	}
 	return PointerGetDatum(newtup);
 }

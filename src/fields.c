@@ -1,0 +1,372 @@
+/*
+ * fields.c
+ *		Field granularity: the version at which each column, and each
+ *		top-level member of a json/jsonb column, last changed.  The trigger
+ *		keeps it per row in an ordinary jsonb column (field_versions), so it
+ *		survives dump/restore and replication like any other data:
+ *
+ *		{"b": base, "c": {column: v}, "w": {column: v}, "m": {column: {member: v}}}
+ *
+ * "b" is the version at which tracking began (anything not listed last
+ * changed at or before it), "c" the last change of each column, "w" the
+ * last time a json column was replaced as a whole (not member by member),
+ * "m" the last change of each member since then.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "occ.h"
+#include "compat.h"
+
+/* Is the type (or its domain's base type) json or jsonb? */
+bool
+occ_is_json_type(Oid typid)
+{
+	Oid			base = getBaseType(typid);
+
+	return base == JSONOID || base == JSONBOID;
+}
+
+/* A json or jsonb value as jsonb. */
+Jsonb *
+occ_datum_as_jsonb(Oid typid, Datum d)
+{
+	if (getBaseType(typid) == JSONBOID)
+		return DatumGetJsonbP(d);
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(TextDatumGetCString(d))));
+}
+
+/* Are two JSON values (scalars or containers) equal? NULL pointers mean absent. */
+bool
+occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b)
+{
+	Jsonb	   *ja;
+	Jsonb	   *jb;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	ja = JsonbValueToJsonb(a);
+	jb = JsonbValueToJsonb(b);
+	return compareJsonbContainers(&ja->root, &jb->root) == 0;
+}
+
+/* Member key of an object container, or NULL. */
+static JsonbValue *
+occ_get(JsonbContainer *c, const char *key, int len)
+{
+	if (c == NULL || !JsonContainerIsObject(c))
+		return NULL;
+	return getKeyJsonValueFromContainer(c, key, len, NULL);
+}
+
+/* The object container a value holds, or NULL. */
+static JsonbContainer *
+occ_object(JsonbValue *v)
+{
+	if (v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+		return v->val.binary.data;
+	return NULL;
+}
+
+/* A version stored as a JSON number; -1 if v is not one. */
+static int64
+occ_version_of(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvNumeric)
+		return -1;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(v->val.numeric)));
+}
+
+/* The base version of fv; PG_INT64_MAX (changed at an unknown time) if none. */
+static int64
+occ_fields_base(Jsonb *fv)
+{
+	int64		b;
+
+	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv))
+		return PG_INT64_MAX;
+	b = occ_version_of(occ_get(&fv->root, "b", 1));
+	return b < 0 ? PG_INT64_MAX : b;
+}
+
+/* The version at which column col last changed. */
+int64
+occ_fields_column_version(Jsonb *fv, const char *col)
+{
+	int64		v;
+
+	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv))
+		return PG_INT64_MAX;
+	v = occ_version_of(occ_get(occ_object(occ_get(&fv->root, "c", 1)),
+							   col, strlen(col)));
+	return v >= 0 ? v : occ_fields_base(fv);
+}
+
+/* The version at which member of json column col last changed. */
+int64
+occ_fields_member_version(Jsonb *fv, const char *col, const char *member,
+						  int memberlen)
+{
+	int64		v;
+	int			collen = strlen(col);
+
+	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv))
+		return PG_INT64_MAX;
+	v = occ_version_of(occ_get(occ_object(occ_get(occ_object(occ_get(&fv->root, "m", 1)),
+												  col, collen)),
+							   member, memberlen));
+	if (v >= 0)
+		return v;
+	v = occ_version_of(occ_get(occ_object(occ_get(&fv->root, "w", 1)), col, collen));
+	return v >= 0 ? v : occ_fields_base(fv);
+}
+
+/* Pushes "key": version. */
+static void
+occ_push_version(JsonbParseState **st, const char *key, int len, int64 version)
+{
+	JsonbValue	k;
+	JsonbValue	v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = len;
+	v.type = jbvNumeric;
+	v.val.numeric = occ_int64_to_numeric(version);
+	pushJsonbValue(st, WJB_KEY, &k);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* Pushes a key. */
+static void
+occ_push_key(JsonbParseState **st, const char *key, int len)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = len;
+	pushJsonbValue(st, WJB_KEY, &k);
+}
+
+/* Pushes every pair of an object container, unless skip names the key. */
+static void
+occ_push_pairs(JsonbParseState **st, JsonbContainer *c, List *skip)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k;
+	JsonbValue	v;
+
+	if (c == NULL)
+		return;
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		ListCell   *lc;
+		bool		skipped = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		foreach(lc, skip)
+		{
+			const char *s = lfirst(lc);
+
+			if (strlen(s) == k.val.string.len &&
+				memcmp(s, k.val.string.val, k.val.string.len) == 0)
+				skipped = true;
+		}
+		if (skipped)
+			continue;
+		pushJsonbValue(st, WJB_KEY, &k);
+		pushJsonbValue(st, WJB_VALUE, &v);
+	}
+}
+
+/* The field versions of a new row: tracking begins at base. */
+Jsonb *
+occ_fields_initial(int64 base)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	occ_push_version(&st, "b", 1, base);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/* Adds to *members the top-level members that differ between two objects. */
+static List *
+occ_member_diff(Jsonb *o, Jsonb *n)
+{
+	List	   *members = NIL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k;
+	JsonbValue	v;
+
+	it = JsonbIteratorInit(&o->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		if (!occ_jsonb_values_equal(&v, occ_get(&n->root, k.val.string.val,
+												k.val.string.len)))
+			members = lappend(members, pnstrdup(k.val.string.val, k.val.string.len));
+	}
+	it = JsonbIteratorInit(&n->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		if (occ_get(&o->root, k.val.string.val, k.val.string.len) == NULL)
+			members = lappend(members, pnstrdup(k.val.string.val, k.val.string.len));
+	}
+	return members;
+}
+
+/*
+ * The field versions after an update to newver that changed the columns
+ * flagged in changed[] (indexed like desc).  oldfv may be NULL (tracking
+ * begins at base).
+ */
+Jsonb *
+occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
+						int64 base, int64 newver,
+						Datum *ov, bool *on, Datum *nv, bool *nn, bool *changed)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	List	   *changed_cols = NIL;
+	List	   *wholesale = NIL;
+	List	   *member_cols = NIL;
+	List	   *member_lists = NIL;
+	JsonbContainer *root = NULL;
+	JsonbContainer *oc;
+	JsonbContainer *ow;
+	JsonbContainer *om;
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	if (oldfv && JB_ROOT_IS_OBJECT(oldfv))
+	{
+		root = &oldfv->root;
+		base = occ_fields_base(oldfv);
+	}
+	oc = occ_object(occ_get(root, "c", 1));
+	ow = occ_object(occ_get(root, "w", 1));
+	om = occ_object(occ_get(root, "m", 1));
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		char	   *name = NameStr(att->attname);
+
+		if (!changed[i])
+			continue;
+		changed_cols = lappend(changed_cols, name);
+		if (!occ_is_json_type(att->atttypid))
+			continue;
+		{
+			Jsonb	   *oj = on[i] ? NULL : occ_datum_as_jsonb(att->atttypid, ov[i]);
+			Jsonb	   *nj = nn[i] ? NULL : occ_datum_as_jsonb(att->atttypid, nv[i]);
+
+			if (oj && nj && JB_ROOT_IS_OBJECT(oj) && JB_ROOT_IS_OBJECT(nj))
+			{
+				member_cols = lappend(member_cols, name);
+				member_lists = lappend(member_lists, occ_member_diff(oj, nj));
+			}
+			else
+				wholesale = lappend(wholesale, name);
+		}
+	}
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	occ_push_version(&st, "b", 1, base);
+
+	occ_push_key(&st, "c", 1);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	occ_push_pairs(&st, oc, changed_cols);
+	foreach(lc, changed_cols)
+		occ_push_version(&st, lfirst(lc), strlen(lfirst(lc)), newver);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+
+	if (ow || wholesale)
+	{
+		occ_push_key(&st, "w", 1);
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		occ_push_pairs(&st, ow, wholesale);
+		foreach(lc, wholesale)
+			occ_push_version(&st, lfirst(lc), strlen(lfirst(lc)), newver);
+		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	}
+
+	if (om || member_cols)
+	{
+		JsonbIterator *it;
+		JsonbIteratorToken tok;
+		JsonbValue	k;
+		JsonbValue	v;
+
+		occ_push_key(&st, "m", 1);
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		/* columns already tracked member by member */
+		if (om)
+		{
+			it = JsonbIteratorInit(om);
+			while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+			{
+				char	   *col;
+				List	   *members = NIL;
+				bool		reset = false;
+
+				if (tok != WJB_KEY)
+					continue;
+				JsonbIteratorNext(&it, &v, true);
+				col = pnstrdup(k.val.string.val, k.val.string.len);
+				foreach(lc, wholesale)
+					if (strcmp(lfirst(lc), col) == 0)
+						reset = true;
+				if (reset)
+					continue;
+				forboth(lc, member_cols, lc2, member_lists)
+					if (strcmp(lfirst(lc), col) == 0)
+						members = lfirst(lc2);
+				pushJsonbValue(&st, WJB_KEY, &k);
+				pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+				occ_push_pairs(&st, occ_object(&v), members);
+				foreach(lc, members)
+					occ_push_version(&st, lfirst(lc), strlen(lfirst(lc)), newver);
+				pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+			}
+		}
+		/* columns changed member by member for the first time */
+		forboth(lc, member_cols, lc2, member_lists)
+		{
+			const char *col = lfirst(lc);
+			ListCell   *lc3;
+
+			if (occ_get(om, col, strlen(col)) != NULL || lfirst(lc2) == NIL)
+				continue;
+			occ_push_key(&st, col, strlen(col));
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			foreach(lc3, (List *) lfirst(lc2))
+				occ_push_version(&st, lfirst(lc3), strlen(lfirst(lc3)), newver);
+			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		}
+		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
