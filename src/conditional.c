@@ -30,6 +30,7 @@
 #include "utils/tuplestore.h"
 
 #include "occ.h"
+#include "compat.h"
 
 PG_FUNCTION_INFO_V1(occ_update);
 PG_FUNCTION_INFO_V1(occ_update_if_match);
@@ -752,6 +753,7 @@ occ_run(OccRequest *r, OccResult *res)
 	char		nulls[INDEX_MAX_KEYS + 3];
 	bool		merging;
 	bool		lock;
+	bool		retried = false;
 	bool		isnull;
 	int64		current;
 	char	   *etag;
@@ -761,6 +763,7 @@ occ_run(OccRequest *r, OccResult *res)
 
 	memset(res, 0, sizeof(*res));
 	res->row = occ_execute(r);
+retry:
 	if (res->row)
 	{
 		if (r->kind == OCC_KIND_DELETE)
@@ -826,6 +829,18 @@ occ_run(OccRequest *r, OccResult *res)
 		default:
 			visible_match = true;
 			break;
+	}
+	if (visible_match && !retried)
+	{
+		/*
+		 * The row matches now but did not when the statement began (it was
+		 * deleted and inserted again, say): run the statement once more,
+		 * with a new snapshot.
+		 */
+		retried = true;
+		memset(&res->info, 0, sizeof(res->info));
+		res->row = occ_execute(r);
+		goto retry;
 	}
 	if (visible_match)
 	{

@@ -15,6 +15,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/partition.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_operator.h"
 #include "access/xact.h"
@@ -336,6 +337,17 @@ occ_build_table(Relation rel, char **args, int nargs)
 									 quote_identifier(t->relname));
 		/* quote_identifier leaves plain names bare; SQL text does not mind */
 		t->is_partition = rel->rd_rel->relispartition;
+		t->stats_relid = t->relid;
+		t->stats_nspname = t->nspname;
+		t->stats_relname = t->relname;
+		if (t->is_partition)
+		{
+			List	   *ancestors = get_partition_ancestors(t->relid);
+
+			t->stats_relid = llast_oid(ancestors);
+			t->stats_nspname = get_namespace_name(get_rel_namespace(t->stats_relid));
+			t->stats_relname = get_rel_name(t->stats_relid);
+		}
 
 		if (nargs < 4 || nargs > 5 ||
 			!occ_parse_granularity(args[2], &t->granularity) ||

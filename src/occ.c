@@ -26,6 +26,7 @@ _PG_init(void)
 {
 	occ_meta_init();
 	occ_etag_init();
+	occ_stats_init();
 }
 
 /*

@@ -109,7 +109,11 @@ typedef struct OccTable
 	void	   *probe_lock_plan;	/* the same, FOR UPDATE */
 	List	   *plans;			/* OccPlan *, most recent first */
 
-	/* stats.c: this table's shared counters, while stats_generation holds */
+	/* stats.c: counters go to the partitioned table of a partition */
+	Oid			stats_relid;
+	char	   *stats_nspname;
+	char	   *stats_relname;
+	/* this table's shared counters, while stats_generation holds */
 	void	   *stats_entry;
 	uint64		stats_generation;
 } OccTable;

@@ -351,6 +351,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 				bool		fnull = true;
 				Datum		f = (Datum) 0;
 
+				occ_stats_event(t, OCC_STAT_NOOP, NULL, NULL);
 				if (t->fields_attnum != InvalidAttrNumber)
 					f = heap_getattr(oldtup, t->fields_attnum, desc, &fnull);
 				return PointerGetDatum(occ_set_columns(t, desc, newtup,
@@ -381,6 +382,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 									t->plain_name),
 							 errhint("Widen the version column to bigint.")));
 				version = oldver + 1;
+				occ_stats_event(t, OCC_STAT_UPDATE, NULL, NULL);
 				if (t->fields_attnum != InvalidAttrNumber)
 					fields = occ_next_fields(t, desc, oldtup, newtup,
 											 vnull ? 0 : oldver, version);
