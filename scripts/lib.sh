@@ -1,0 +1,128 @@
+# shellcheck shell=bash
+# Helpers sourced by scripts/test.sh and scripts/demo.sh (not run on its own).
+# They install what is missing, build and install occ from a private copy of the
+# repository, and run a throwaway PostgreSQL 15 cluster as the postgres OS user.
+# Must run as root; everything is removed again when the calling script exits.
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=$PG_BIN/pg_config
+OCC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OCC_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl perl make gcc libc6-dev)
+OCC_WORK=""    # /tmp/occ.XXXXXX, owned by postgres: tree/ data/ sock/ *.log
+OCC_TREE=""    # the copy of the repository, where builds and tests run
+
+occ_log() { printf '\n==> %s\n' "$*"; }
+
+# Print an error (and OCC_DIE_SUMMARY, if the caller set one) and exit 1.
+occ_die() {
+	printf 'error: %s\n' "$*" >&2
+	if [ -n "${OCC_DIE_SUMMARY:-}" ]; then echo "$OCC_DIE_SUMMARY"; fi
+	exit 1
+}
+
+# Install the Debian packages given as arguments that are not installed yet.
+occ_apt() {
+	local pkg missing=()
+	for pkg in "$@"; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+	occ_log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	local log=/tmp/occ-apt.log
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1 ||
+		{ apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1 ||
+		{ tail -n 30 "$log"; occ_die "could not install ${missing[*]}"; }
+}
+
+# Run a command as postgres from inside the work dir (root's cwd may be unreadable).
+occ_as_pg() {
+	(cd "$OCC_WORK" && runuser -u postgres -- "$@")
+}
+
+# Stop every server started under the work dir (ours and TAP tests'), remove the dir.
+occ_cleanup() {
+	local status=$? pidfile
+	[ -n "$OCC_WORK" ] && [ -d "$OCC_WORK" ] || exit "$status"
+	while IFS= read -r pidfile; do
+		occ_as_pg "$PG_BIN/pg_ctl" -D "$(dirname "$pidfile")" -m immediate stop >/dev/null 2>&1 || true
+	done < <(find "$OCC_WORK" -name postmaster.pid 2>/dev/null)
+	if [ -n "${OCC_KEEP:-}" ]; then
+		echo "OCC_KEEP set: leaving $OCC_WORK" >&2
+	else
+		rm -rf "$OCC_WORK"
+	fi
+	exit "$status"
+}
+
+# Make the work dir and copy the repository's tracked and untracked-not-ignored files.
+occ_copy_tree() {
+	OCC_WORK=$(mktemp -d /tmp/occ.XXXXXX)
+	trap occ_cleanup EXIT
+	trap 'exit 130' INT TERM
+	OCC_TREE=$OCC_WORK/tree
+	mkdir "$OCC_TREE"
+	if [ -e "$OCC_ROOT/.git" ] && command -v git >/dev/null; then
+		(cd "$OCC_ROOT" &&
+			git -c safe.directory="$OCC_ROOT" ls-files -z -co --exclude-standard |
+			while IFS= read -r -d '' f; do
+				if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+			done | tar --null -T - -cf -) | tar -C "$OCC_TREE" -xf -
+	else
+		cp -r "$OCC_ROOT/." "$OCC_TREE"
+	fi
+}
+
+# Build with -Werror and install the extension (as root), log in build.log.
+occ_build_install() {
+	occ_log "building and installing occ"
+	if ! { make -C "$OCC_TREE" PG_CONFIG="$PG_CONFIG" OCC_CFLAGS=-Werror &&
+		make -C "$OCC_TREE" PG_CONFIG="$PG_CONFIG" install; } >"$OCC_WORK/build.log" 2>&1; then
+		tail -n 60 "$OCC_WORK/build.log"
+		occ_die "build failed (see above)"
+	fi
+	grep -F 'warning:' "$OCC_WORK/build.log" || true
+}
+
+# Everything before the cluster: packages, copy, build, install, hand the dir to postgres.
+occ_prepare() {
+	[ "$(id -u)" -eq 0 ] || occ_die "run as root (clusters run as the postgres user via runuser)"
+	occ_apt "${OCC_PACKAGES[@]}"
+	occ_copy_tree
+	occ_build_install
+	chown -R postgres: "$OCC_WORK"
+}
+
+# A TCP port nobody listens on (the cluster itself only listens on its private socket).
+occ_free_port() {
+	local port _
+	for _ in $(seq 100); do
+		port=$((20000 + RANDOM % 30000))
+		if ! (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# initdb and start a throwaway cluster; export PGHOST, PGPORT, PGUSER for the caller.
+occ_start_cluster() {
+	local port
+	port=$(occ_free_port) || occ_die "no free port"
+	occ_log "starting a throwaway cluster on port $port"
+	occ_as_pg mkdir "$OCC_WORK/sock"
+	occ_as_pg "$PG_BIN/initdb" -D "$OCC_WORK/data" -U postgres --auth=trust -E UTF8 --locale=C \
+		>"$OCC_WORK/initdb.log" 2>&1 || { cat "$OCC_WORK/initdb.log"; occ_die "initdb failed"; }
+	cat >>"$OCC_WORK/data/postgresql.conf" <<-EOF
+		port = $port
+		listen_addresses = ''
+		unix_socket_directories = '$OCC_WORK/sock'
+		fsync = off
+		synchronous_commit = off
+		full_page_writes = off
+	EOF
+	occ_as_pg "$PG_BIN/pg_ctl" -D "$OCC_WORK/data" -l "$OCC_WORK/server.log" -w -s start ||
+		{ tail -n 30 "$OCC_WORK/server.log"; occ_die "cluster did not start"; }
+	export PGHOST=$OCC_WORK/sock PGPORT=$port PGUSER=postgres
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Runs every occ test: installs what is missing, builds and installs occ from a copy of
+# the repository, starts a throwaway cluster, runs each suite below that is present and
+# ends with "N passed, N failed". Exits 0 only if all passed and at least one test ran.
+# Run as root: bash scripts/test.sh   (OCC_KEEP=1 keeps the work dir for inspection)
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The suites, in order: "name|path or glob that must exist in the repo|result format".
+# To add one: a line here and a suite_<name> function below (run it as postgres in the
+# copy with occ_as_pg; PGHOST/PGPORT/PGUSER point at the throwaway cluster).
+SUITES=(
+	"regress|test/sql/*.sql|pg_regress"
+	"isolation|test/specs/*.spec|pg_regress"
+	"tap|test/t/*.pl|prove"
+	"python|clients/python|unittest"
+	"node|clients/node|node_tap"
+	"stress|test/stress/run.sh|exit_status"
+)
+
+make_installcheck() { occ_as_pg make -C "$OCC_TREE" -s installcheck PG_CONFIG="$PG_CONFIG" "$@"; }
+
+# A test without expected output gets an empty one in the copy: it fails, but
+# pg_regress still runs the others instead of stopping at the missing file.
+stub_missing_expected() { # $1: glob of the tests
+	local t name
+	for t in "$OCC_TREE"/$1; do
+		name=$(basename "${t%.*}")
+		[ -e "$OCC_TREE/expected/$name.out" ] || [ -e "$OCC_TREE/test/expected/$name.out" ] && continue
+		echo "note: expected/$name.out is missing, so $name will fail"
+		occ_as_pg mkdir -p "$OCC_TREE/expected"
+		occ_as_pg touch "$OCC_TREE/expected/$name.out"
+	done
+}
+
+suite_regress() { stub_missing_expected 'test/sql/*.sql' && make_installcheck ISOLATION= TAP_TESTS=; }
+suite_isolation() { stub_missing_expected 'test/specs/*.spec' && make_installcheck REGRESS= TAP_TESTS=; }
+suite_tap() { make_installcheck REGRESS= ISOLATION=; }
+
+suite_python() {
+	occ_apt python3 python3-psycopg &&
+		occ_as_pg env -C "$OCC_TREE/clients/python" /usr/bin/python3 -m unittest discover -v
+}
+
+suite_node() {
+	local dir=$OCC_TREE/clients/node
+	{ command -v node >/dev/null || occ_apt nodejs npm; } || return
+	if [ -f "$dir/package.json" ]; then
+		occ_as_pg env -C "$dir" npm install --no-audit --no-fund --no-update-notifier --loglevel=error || return
+	fi
+	occ_as_pg env -C "$dir" node --test --test-reporter=tap
+}
+
+suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
+
+# Result counters: each prints "passed failed" for a suite's log ($1) and exit status ($2).
+count_pg_regress() { # PG 15: "test name ... ok", "     name ... FAILED"
+	echo "$(grep -cE '^(test +| +)[^ ]+ +\.\.\. ok' "$1")" "$(grep -cE '\.\.\. (FAILED|failed)' "$1")"
+}
+count_prove() { # one per file: "test/t/x.pl .. ok", failures listed in the summary report
+	echo "$(grep -cE '^[^ ]+\.pl \.+ ok' "$1")" "$(grep -cE '^[^ ]+\.pl +\(Wstat: ' "$1")"
+}
+count_unittest() { # python -m unittest -v: "test_x (m.C.test_x) ... ok" / FAIL / ERROR
+	echo "$(grep -cE ' \.\.\. ok$' "$1")" "$(grep -cE ' \.\.\. (FAIL|ERROR)$' "$1")"
+}
+count_node_tap() { # node --test TAP summary: "# pass N", "# fail N", "# cancelled N"
+	awk '/^# pass /{p=$3} /^# (fail|cancelled) /{f+=$3} END{print p+0, f+0}' "$1"
+}
+count_exit_status() { if [ "$2" -eq 0 ]; then echo 1 0; else echo 0 1; fi; }
+
+# What to show after a failing suite.
+show_failure() {
+	local f
+	for f in "$OCC_TREE/regression.diffs" "$OCC_TREE/output_iso/regression.diffs"; do
+		[ -s "$f" ] && { echo "---- $f (first 300 lines)"; head -n 300 "$f"; }
+	done
+	if [ "$1" = tap ] && [ -d "$OCC_TREE/tmp_check/log" ]; then
+		for f in "$OCC_TREE"/tmp_check/log/*; do
+			[ -f "$f" ] && { echo "---- $f (last 40 lines)"; tail -n 40 "$f"; }
+		done
+	fi
+	case $1 in regress | isolation)
+		echo "---- server log (last 20 lines)"
+		tail -n 20 "$OCC_WORK/server.log" ;;
+	esac
+}
+
+OCC_DIE_SUMMARY="0 passed, 1 failed" # a failed build or cluster start counts as one failure
+occ_prepare
+occ_start_cluster
+OCC_DIE_SUMMARY=""
+
+passed=0 failed=0 summary=()
+for entry in "${SUITES[@]}"; do
+	IFS='|' read -r name what format <<<"$entry"
+	compgen -G "$OCC_TREE/$what" >/dev/null || continue
+	occ_log "suite: $name"
+	log=$OCC_WORK/$name.log
+	rc=0
+	"suite_$name" 2>&1 | tee "$log" || rc=$?
+	read -r p f < <("count_$format" "$log" "$rc")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # failed without a countable result
+	if [ "$f" -gt 0 ]; then show_failure "$name"; fi
+	passed=$((passed + p)) failed=$((failed + f))
+	summary+=("$(printf '  %-10s %d passed, %d failed' "$name" "$p" "$f")")
+done
+
+echo
+if [ ${#summary[@]} -eq 0 ]; then echo "no test suite found"; else printf '%s\n' "${summary[@]}"; fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
