@@ -181,6 +181,12 @@ occ_stats_init(void)
 							 "Logs every occ conflict as one line of JSON.",
 							 NULL, &occ_log_conflicts, false,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		/* postmaster settings can only be defined while preloading */
+		occ_reserve_guc_prefix("occ");
+		return;
+	}
 	DefineCustomIntVariable("occ.max_tables",
 							"Number of tables occ keeps statistics for.",
 							NULL, &occ_max_tables, 1000, 10, 1000000,
@@ -190,9 +196,6 @@ occ_stats_init(void)
 							NULL, &occ_ring_size, 1000, 1, 1000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	occ_reserve_guc_prefix("occ");
-
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 #ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = occ_shmem_request;
@@ -240,8 +243,10 @@ occ_stats_entry(OccTable *t, bool *exclusive)
 	key.dbid = MyDatabaseId;
 	occ_stats_target(t, &key.relid, &nsp, &rel);
 	e = hash_search(occ_stats_hash, &key, HASH_FIND, NULL);
-	if (e == NULL)
+	if (e == NULL || strcmp(NameStr(e->nspname), nsp) != 0 ||
+		strcmp(NameStr(e->relname), rel) != 0)
 	{
+		/* a new entry, or a table renamed since: (re)write its names */
 		LWLockRelease(occ_shared->lock);
 		LWLockAcquire(occ_shared->lock, LW_EXCLUSIVE);
 		*exclusive = true;
@@ -249,12 +254,10 @@ occ_stats_entry(OccTable *t, bool *exclusive)
 		if (e == NULL)
 			return NULL;		/* full: occ.max_tables */
 		if (!found)
-		{
-			namestrcpy(&e->nspname, nsp);
-			namestrcpy(&e->relname, rel);
 			for (int i = 0; i < OCC_NCOUNTERS; i++)
 				pg_atomic_init_u64(&e->counters[i], 0);
-		}
+		namestrcpy(&e->nspname, nsp);
+		namestrcpy(&e->relname, rel);
 	}
 	t->stats_entry = e;
 	t->stats_generation = occ_shared->generation;
@@ -324,7 +327,8 @@ occ_ring_record(OccTable *t, Datum *keys, OccErrorInfo *info)
 	namestrcpy(&rec->relname, rel);
 	initStringInfo(&buf);
 	occ_key_json(&buf, t, keys);
-	strlcpy(rec->key, buf.data, sizeof(rec->key));
+	if (buf.len < sizeof(rec->key))
+		strlcpy(rec->key, buf.data, sizeof(rec->key));	/* else left out */
 	resetStringInfo(&buf);
 	if (info->has_fields)
 	{
@@ -386,7 +390,7 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 		int			i;
 
 		for (i = 0; i < npending; i++)
-			if (pending[i].relid == t->relid && pending[i].keyhash == h)
+			if (pending[i].relid == t->stats_relid && pending[i].keyhash == h)
 				break;
 		if (conflict && i == npending)
 		{
@@ -395,7 +399,7 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 				memmove(&pending[0], &pending[1], sizeof(OccPending) * (OCC_MAX_PENDING - 1));
 				npending--;
 			}
-			pending[npending].relid = t->relid;
+			pending[npending].relid = t->stats_relid;
 			pending[npending].keyhash = h;
 			pending[npending].time = GetCurrentTimestamp();
 			npending++;
@@ -461,6 +465,8 @@ occ_database_name(Oid dbid, bool *isnull)
 /*
  * occ_stats_internal() RETURNS SETOF record
  *		The counters of every table the caller may see; behind occ_stats.
+ *		Entries are copied under the lock and looked at after it, so that no
+ *		catalog lookup ever holds up the recording of a conflict.
  */
 Datum
 occ_stats_internal(PG_FUNCTION_ARGS)
@@ -469,28 +475,50 @@ occ_stats_internal(PG_FUNCTION_ARGS)
 	HASH_SEQ_STATUS status;
 	OccStatsEntry *e;
 	bool		read_all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	typedef struct
+	{
+		OccStatsKey key;
+		NameData	nspname;
+		NameData	relname;
+		uint64		c[OCC_NCOUNTERS];
+	} OccStatsCopy;
+	OccStatsCopy *copies;
+	int			n = 0;
+	TimestampTz reset;
 
 	occ_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+
 	LWLockAcquire(occ_shared->lock, LW_SHARED);
+	copies = palloc(Max(hash_get_num_entries(occ_stats_hash), 1) * sizeof(OccStatsCopy));
 	hash_seq_init(&status, occ_stats_hash);
 	while ((e = hash_seq_search(&status)) != NULL)
 	{
-		Datum		values[17];
-		bool		nulls[17] = {0};
-		uint64		c[OCC_NCOUNTERS];
+		copies[n].key = e->key;
+		copies[n].nspname = e->nspname;
+		copies[n].relname = e->relname;
+		for (int k = 0; k < OCC_NCOUNTERS; k++)
+			copies[n].c[k] = pg_atomic_read_u64(&e->counters[k]);
+		n++;
+	}
+	reset = occ_shared->stats_reset;
+	LWLockRelease(occ_shared->lock);
+
+	for (int j = 0; j < n; j++)
+	{
+		Datum		values[16];
+		bool		nulls[16] = {0};
+		uint64	   *c = copies[j].c;
 		uint64		attempts;
 		int			i = 0;
 
-		if (!occ_may_see(e->key.dbid, e->key.relid, read_all))
+		if (!occ_may_see(copies[j].key.dbid, copies[j].key.relid, read_all))
 			continue;
-		for (int k = 0; k < OCC_NCOUNTERS; k++)
-			c[k] = pg_atomic_read_u64(&e->counters[k]);
-		values[i] = occ_database_name(e->key.dbid, &nulls[i]);
+		values[i] = occ_database_name(copies[j].key.dbid, &nulls[i]);
 		i++;
-		values[i++] = CStringGetTextDatum(NameStr(e->nspname));
-		values[i++] = CStringGetTextDatum(NameStr(e->relname));
-		values[i++] = ObjectIdGetDatum(e->key.relid);
+		values[i++] = CStringGetTextDatum(NameStr(copies[j].nspname));
+		values[i++] = CStringGetTextDatum(NameStr(copies[j].relname));
+		values[i++] = ObjectIdGetDatum(copies[j].key.relid);
 		values[i++] = Int64GetDatum(c[OCC_C_UPDATES]);
 		values[i++] = Int64GetDatum(c[OCC_C_NOOPS]);
 		values[i++] = Int64GetDatum(c[OCC_C_MERGES]);
@@ -509,35 +537,40 @@ occ_stats_internal(PG_FUNCTION_ARGS)
 									 c[OCC_C_RESOLUTION_US] / 1000.0 / c[OCC_C_RETRIES] : 0);
 		nulls[i] = c[OCC_C_RETRIES] == 0;
 		values[i++] = Float8GetDatum(c[OCC_C_RESOLUTION_MAX_US] / 1000.0);
-		values[i++] = TimestampTzGetDatum(occ_shared->stats_reset);
+		values[i++] = TimestampTzGetDatum(reset);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	LWLockRelease(occ_shared->lock);
 	return (Datum) 0;
 }
 
 /*
  * occ_recent_conflicts_internal() RETURNS SETOF record
  *		The conflicts in the ring buffer the caller may see, newest first;
- *		behind occ_recent_conflicts.
+ *		behind occ_recent_conflicts.  Copied under the lock, like occ_stats.
  */
 Datum
 occ_recent_conflicts_internal(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		read_all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	OccConflictRecord *copies;
 	uint64		n;
 
 	occ_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+
 	LWLockAcquire(occ_shared->lock, LW_SHARED);
 	n = Min(occ_shared->ring_count, (uint64) occ_ring_size);
+	copies = palloc(Max(n, 1) * sizeof(OccConflictRecord));
+	for (uint64 j = 0; j < n; j++)
+		copies[j] = occ_shared->ring[(occ_shared->ring_count - 1 - j) % occ_ring_size];
+	LWLockRelease(occ_shared->lock);
+
 	for (uint64 j = 0; j < n; j++)
 	{
-		OccConflictRecord *rec =
-			&occ_shared->ring[(occ_shared->ring_count - 1 - j) % occ_ring_size];
-		Datum		values[13];
-		bool		nulls[13] = {0};
+		OccConflictRecord *rec = &copies[j];
+		Datum		values[11];
+		bool		nulls[11] = {0};
 		int			i = 0;
 		char	   *role;
 
@@ -549,7 +582,9 @@ occ_recent_conflicts_internal(PG_FUNCTION_ARGS)
 		values[i++] = CStringGetTextDatum(NameStr(rec->nspname));
 		values[i++] = CStringGetTextDatum(NameStr(rec->relname));
 		values[i++] = CStringGetTextDatum(unpack_sql_state(rec->sqlstate));
-		values[i++] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->key));
+		nulls[i] = rec->key[0] == '\0';
+		values[i++] = rec->key[0] ?
+			DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->key)) : (Datum) 0;
 		nulls[i] = !rec->has_expected;
 		values[i++] = Int64GetDatum(rec->expected_version);
 		values[i++] = Int64GetDatum(rec->current_version);
@@ -562,7 +597,6 @@ occ_recent_conflicts_internal(PG_FUNCTION_ARGS)
 		values[i++] = CStringGetTextDatum(rec->appname);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	LWLockRelease(occ_shared->lock);
 	return (Datum) 0;
 }
 
