@@ -375,7 +375,9 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 		[OCC_STAT_SUCCESS] = OCC_NCOUNTERS,
 	};
 	bool		conflict = ev == OCC_STAT_CONFLICT || ev == OCC_STAT_ETAG_MISMATCH;
-	bool		resolves = (ev == OCC_STAT_SUCCESS || ev == OCC_STAT_MERGE) && npending > 0;
+	bool		resolves = (ev == OCC_STAT_SUCCESS || ev == OCC_STAT_MERGE ||
+							ev == OCC_STAT_UPDATE || ev == OCC_STAT_NOOP) &&
+		npending > 0 && keys != NULL;
 	OccStatsEntry *e = NULL;
 	bool		exclusive = false;
 	int64		resolution_us = -1;

@@ -259,6 +259,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 	bool		etag_null = false;
 	Jsonb	   *fields = NULL;
 	bool		isupdate;
+	bool		counted = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -351,7 +352,8 @@ occ_trigger(PG_FUNCTION_ARGS)
 				bool		fnull = true;
 				Datum		f = (Datum) 0;
 
-				occ_stats_event(t, OCC_STAT_NOOP, NULL, NULL);
+				occ_stats_event(t, OCC_STAT_NOOP,
+								occ_tuple_keys(t, desc, oldtup, keys) ? keys : NULL, NULL);
 				if (t->fields_attnum != InvalidAttrNumber)
 					f = heap_getattr(oldtup, t->fields_attnum, desc, &fnull);
 				return PointerGetDatum(occ_set_columns(t, desc, newtup,
@@ -382,7 +384,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 									t->plain_name),
 							 errhint("Widen the version column to bigint.")));
 				version = oldver + 1;
-				occ_stats_event(t, OCC_STAT_UPDATE, NULL, NULL);
+				counted = true;
 				if (t->fields_attnum != InvalidAttrNumber)
 					fields = occ_next_fields(t, desc, oldtup, newtup,
 											 vnull ? 0 : oldver, version);
@@ -391,7 +393,11 @@ occ_trigger(PG_FUNCTION_ARGS)
 	}
 
 	if (occ_tuple_keys(t, desc, newtup, keys))
+	{
 		etag = PointerGetDatum(occ_etag_compute(t, keys, version, prev, prevlen));
+		if (counted)
+			occ_stats_event(t, OCC_STAT_UPDATE, keys, NULL);
+	}
 	else
 		etag_null = true;		/* the key's NOT NULL check will refuse it */
 	newtup = occ_set_columns(t, desc, newtup,
