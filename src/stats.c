@@ -376,7 +376,7 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 	};
 	bool		conflict = ev == OCC_STAT_CONFLICT || ev == OCC_STAT_ETAG_MISMATCH;
 	bool		resolves = (ev == OCC_STAT_SUCCESS || ev == OCC_STAT_MERGE ||
-							ev == OCC_STAT_UPDATE || ev == OCC_STAT_NOOP) &&
+							ev == OCC_STAT_UPDATE) &&
 		npending > 0 && keys != NULL;
 	OccStatsEntry *e = NULL;
 	bool		exclusive = false;

@@ -352,8 +352,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 				bool		fnull = true;
 				Datum		f = (Datum) 0;
 
-				occ_stats_event(t, OCC_STAT_NOOP,
-								occ_tuple_keys(t, desc, oldtup, keys) ? keys : NULL, NULL);
+				occ_stats_event(t, OCC_STAT_NOOP, NULL, NULL);
 				if (t->fields_attnum != InvalidAttrNumber)
 					f = heap_getattr(oldtup, t->fields_attnum, desc, &fnull);
 				return PointerGetDatum(occ_set_columns(t, desc, newtup,
