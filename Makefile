@@ -26,3 +26,6 @@ EXTRA_CLEAN = results regression.diffs regression.out output_iso tmp_check
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every file sees the shared declarations
+$(OBJS): src/occ.h src/compat.h

@@ -632,15 +632,20 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 	int64		v = r->expected_version;
 	Jsonb	   *converted = NULL;
 
+	int64		orphan = occ_fields_orphan_version(fv, desc);
+
 	info->has_fields = true;
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		key = false;
 
-		if (att->attisdropped || att->attnum == t->version_attnum ||
+		for (int k = 0; k < t->nkeys; k++)
+			key |= att->attnum == t->keys[k].attnum;
+		if (att->attisdropped || key || att->attnum == t->version_attnum ||
 			att->attnum == t->etag_attnum || att->attnum == t->fields_attnum)
 			continue;
-		if (occ_fields_column_version(fv, NameStr(att->attname)) > v)
+		if (occ_fields_column_version(fv, NameStr(att->attname), orphan) > v)
 			info->changed_fields = lappend(info->changed_fields,
 										   pstrdup(NameStr(att->attname)));
 	}
@@ -681,7 +686,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 												   k.val.string.len), &mv))
 					continue;
 				if (occ_fields_member_version(fv, name, k.val.string.val,
-											  k.val.string.len) > v)
+											  k.val.string.len, orphan) > v)
 					info->conflicting_fields =
 						lappend(info->conflicting_fields,
 								psprintf("%s.%.*s", name, k.val.string.len,
@@ -713,7 +718,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 			if (occ_jsonb_values_equal(cv, nv))
 				continue;
 		}
-		if (occ_fields_column_version(fv, name) > v)
+		if (occ_fields_column_version(fv, name, orphan) > v)
 			info->conflicting_fields = lappend(info->conflicting_fields, pstrdup(name));
 	}
 }
@@ -1082,7 +1087,10 @@ occ_try_update(PG_FUNCTION_ARGS)
 	else
 		appendStringInfoString(&out, "null");
 	appendStringInfoString(&out, ",\"conflicting_fields\":");
-	occ_append_names(&out, res.info.conflicting_fields);
+	if (res.outcome == OCC_OUT_CONFLICT && !res.info.has_fields)
+		appendStringInfoString(&out, "null");	/* row granularity: not known */
+	else
+		occ_append_names(&out, res.info.conflicting_fields);
 	if (res.info.has_fields)
 	{
 		appendStringInfoString(&out, ",\"changed_fields\":");
@@ -1186,6 +1194,11 @@ occ_read_batch_item(OccRequest *r, JsonbValue *v, int index)
 				 errmsg("\"version\" of item %d of changes must be a number", index)));
 	item->version = DatumGetInt64(DirectFunctionCall1(numeric_int8,
 													  NumericGetDatum(ver->val.numeric)));
+	if (!DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(ver->val.numeric),
+										  NumericGetDatum(occ_int64_to_numeric(item->version)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"version\" of item %d of changes must be an integer", index)));
 	occ_keys_from_json(r->t, id, item->keys);
 	item->patch = JsonbValueToJsonb(patch);
 	return item;

@@ -117,6 +117,7 @@ occ_enable(PG_FUNCTION_ARGS)
 	Oid			ftype = InvalidOid;
 	bool		was_enabled;
 	bool		was_field = false;
+	bool		forced;
 	OccTable   *old;
 	OccBackfill backfill = OCC_BACKFILL_NONE;
 	char	   *qname;
@@ -195,10 +196,7 @@ occ_enable(PG_FUNCTION_ARGS)
 		backfill = OCC_BACKFILL_ALL;
 	else if (g == OCC_GRANULARITY_FIELD && (!was_field || !OidIsValid(ftype)))
 		backfill = OCC_BACKFILL_FIELDS;
-	if (rel->rd_rel->relforcerowsecurity && backfill != OCC_BACKFILL_NONE)
-		ereport(WARNING,
-				(errmsg("table \"%s\" forces row-level security", RelationGetRelationName(rel)),
-				 errdetail("Rows the policies hide from you are not backfilled now; they get their ETag on their next update.")));
+	forced = rel->rd_rel->relforcerowsecurity;
 	table_close(rel, NoLock);
 
 	schema = occ_extension_schema(false);
@@ -254,7 +252,16 @@ occ_enable(PG_FUNCTION_ARGS)
 		occ_backfill = backfill;
 		PG_TRY();
 		{
+			/*
+			 * Row-level security forced on the owner would hide rows from
+			 * the backfill; the owner (the caller) lifts it meanwhile, in
+			 * this transaction, under the lock that keeps others out.
+			 */
+			if (forced)
+				occ_exec(psprintf("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY", qname));
 			occ_exec(sql.data);
+			if (forced)
+				occ_exec(psprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", qname));
 		}
 		PG_FINALLY();
 		{

@@ -99,8 +99,13 @@ occ_error_detail(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
 		escape_json(buf, t->display_name);
 		appendStringInfoChar(buf, ',');
 	}
-	appendStringInfoString(buf, "\"key\":");
-	occ_key_json(buf, t, keys);
+	if (info->hide_key)
+		buf->len--;				/* no key: drop the comma after the table */
+	else
+	{
+		appendStringInfoString(buf, "\"key\":");
+		occ_key_json(buf, t, keys);
+	}
 	if (info->sqlstate != ERRCODE_OCC_NOT_FOUND)
 	{
 		if (info->has_expected_version)
@@ -141,7 +146,9 @@ occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info)
 	const char *hint = NULL;
 
 	initStringInfo(&key);
-	if (info->items_json)
+	if (info->hide_key)
+		;
+	else if (info->items_json)
 		appendStringInfo(&key, "%d %s of a batch", info->nitems,
 						 info->nitems == 1 ? "item" : "items");
 	else
@@ -192,6 +199,13 @@ occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info)
 						t->plain_name, key.data) :
 				 errmsg("rows not found in table \"%s\" for %s",
 						t->plain_name, key.data),
+				 OCC_ERROR_FIELDS));
+
+	if (info->hide_key)
+		ereport(ERROR,
+				(info->sqlstate == ERRCODE_OCC_CONFLICT ?
+				 errmsg("version conflict on table \"%s\"", t->plain_name) :
+				 errmsg("version required for update of table \"%s\"", t->plain_name),
 				 OCC_ERROR_FIELDS));
 
 	switch (info->sqlstate)

@@ -96,9 +96,53 @@ occ_fields_base(Jsonb *fv)
 	return b < 0 ? PG_INT64_MAX : b;
 }
 
-/* The version at which column col last changed. */
+/*
+ * The latest change recorded under a name that is no longer a column of
+ * desc (a column renamed or dropped since): a column occ has no record of
+ * may be that one under a new name, so it may have changed then.  -1 if
+ * there is none.
+ */
 int64
-occ_fields_column_version(Jsonb *fv, const char *col)
+occ_fields_orphan_version(Jsonb *fv, TupleDesc desc)
+{
+	JsonbContainer *c;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k;
+	JsonbValue	v;
+	int64		orphan = -1;
+
+	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv) ||
+		(c = occ_object(occ_get(&fv->root, "c", 1))) == NULL)
+		return -1;
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		bool		live = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		for (int i = 0; i < desc->natts && !live; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			live = !att->attisdropped &&
+				strlen(NameStr(att->attname)) == k.val.string.len &&
+				memcmp(NameStr(att->attname), k.val.string.val, k.val.string.len) == 0;
+		}
+		if (!live)
+			orphan = Max(orphan, occ_version_of(&v));
+	}
+	return orphan;
+}
+
+/*
+ * The version at which column col last changed; orphan is what
+ * occ_fields_orphan_version() gave, for a column with no record of its own.
+ */
+int64
+occ_fields_column_version(Jsonb *fv, const char *col, int64 orphan)
 {
 	int64		v;
 
@@ -106,19 +150,21 @@ occ_fields_column_version(Jsonb *fv, const char *col)
 		return PG_INT64_MAX;
 	v = occ_version_of(occ_get(occ_object(occ_get(&fv->root, "c", 1)),
 							   col, strlen(col)));
-	return v >= 0 ? v : occ_fields_base(fv);
+	return v >= 0 ? v : Max(occ_fields_base(fv), orphan);
 }
 
 /* The version at which member of json column col last changed. */
 int64
 occ_fields_member_version(Jsonb *fv, const char *col, const char *member,
-						  int memberlen)
+						  int memberlen, int64 orphan)
 {
 	int64		v;
 	int			collen = strlen(col);
 
 	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv))
 		return PG_INT64_MAX;
+	if (occ_get(occ_object(occ_get(&fv->root, "c", 1)), col, collen) == NULL)
+		return Max(occ_fields_base(fv), orphan);	/* never changed under this name */
 	v = occ_version_of(occ_get(occ_object(occ_get(occ_object(occ_get(&fv->root, "m", 1)),
 												  col, collen)),
 							   member, memberlen));

@@ -151,6 +151,7 @@ typedef struct OccErrorInfo
 	bool		has_fields;		/* changed/conflicting fields are known */
 	List	   *changed_fields; /* char * */
 	List	   *conflicting_fields; /* char * */
+	bool		hide_key;		/* the caller may not read the row's key */
 	const char *items_json;		/* occ_update_many: the failing items */
 	int			nitems;
 } OccErrorInfo;
@@ -168,9 +169,11 @@ extern Jsonb *occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 									  int64 base, int64 newver,
 									  Datum *ov, bool *on, Datum *nv, bool *nn,
 									  bool *changed);
-extern int64 occ_fields_column_version(Jsonb *fv, const char *col);
+extern int64 occ_fields_orphan_version(Jsonb *fv, TupleDesc desc);
+extern int64 occ_fields_column_version(Jsonb *fv, const char *col, int64 orphan);
 extern int64 occ_fields_member_version(Jsonb *fv, const char *col,
-									   const char *member, int memberlen);
+									   const char *member, int memberlen,
+									   int64 orphan);
 extern bool occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b);
 extern bool occ_is_json_type(Oid typid);
 extern Jsonb *occ_datum_as_jsonb(Oid typid, Datum d);

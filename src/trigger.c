@@ -13,10 +13,16 @@
 #include "access/detoast.h"
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "storage/proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "nodes/bitmapset.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/rls.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
 
@@ -30,10 +36,61 @@ OccBackfill occ_backfill = OCC_BACKFILL_NONE;
 /*
  * An UPDATE that moves a row to another partition deletes it there and
  * inserts it here; the insert must keep what the update just computed.
+ * Only that insert may: the same transaction and command, the same key (so
+ * no other statement, and no other row of this one, can use the marker),
+ * the same version and ETag.
  */
-static bool moved_valid = false;
-static int64 moved_version;
-static char moved_etag[OCC_ETAG_LEN];
+typedef struct OccMoved
+{
+	bool		valid;
+	LocalTransactionId lxid;
+	CommandId	cid;
+	uint32		keyhash;
+	int64		version;
+	char		etag[OCC_ETAG_LEN];
+} OccMoved;
+
+static OccMoved moved;
+
+static int64 occ_tuple_version(OccTable *t, TupleDesc desc, HeapTuple tup, bool *isnull);
+static bool occ_tuple_keys(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys);
+
+/* A hash of a row's key, for the partition-move marker. */
+static uint32
+occ_moved_keyhash(OccTable *t, Datum *keys)
+{
+	StringInfoData buf;
+	uint32		h;
+
+	initStringInfo(&buf);
+	occ_key_json(&buf, t, keys);
+	h = hash_bytes((unsigned char *) buf.data, buf.len);
+	pfree(buf.data);
+	return h;
+}
+
+/* Is this insert the second half of the move the marker describes? */
+static bool
+occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
+{
+	bool		isnull;
+	Datum		e;
+	Datum		keys[INDEX_MAX_KEYS];
+
+	if (!moved.valid)
+		return false;
+	moved.valid = false;
+	if (moved.lxid != MyProc->lxid || moved.cid != GetCurrentCommandId(false))
+		return false;
+	e = heap_getattr(tup, t->etag_attnum, desc, &isnull);
+	if (isnull || VARSIZE_ANY_EXHDR(DatumGetPointer(e)) != OCC_ETAG_LEN ||
+		memcmp(VARDATA_ANY(DatumGetPointer(e)), moved.etag, OCC_ETAG_LEN) != 0)
+		return false;
+	if (occ_tuple_version(t, desc, tup, &isnull) != moved.version || isnull)
+		return false;
+	return occ_tuple_keys(t, desc, tup, keys) &&
+		occ_moved_keyhash(t, keys) == moved.keyhash;
+}
 
 /* Do two non-null values of a column hold the same bytes? */
 static bool
@@ -146,6 +203,30 @@ occ_tuple_keys(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys)
 	return true;
 }
 
+/*
+ * May the caller read the key, version and ETag of the row a plain UPDATE
+ * hit?  Only with SELECT on those columns and no row-level security in the
+ * way (the row may be one its SELECT policies hide).
+ */
+static bool
+occ_caller_may_read(OccTable *t)
+{
+	Oid			user = GetUserId();
+
+	if (check_enable_rls(t->relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	if (pg_class_aclcheck(t->relid, user, ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	/* column privileges: unlike the table's, these know no superuser */
+	if (pg_attribute_aclcheck(t->relid, t->version_attnum, user, ACL_SELECT) != ACLCHECK_OK ||
+		pg_attribute_aclcheck(t->relid, t->etag_attnum, user, ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	for (int i = 0; i < t->nkeys; i++)
+		if (pg_attribute_aclcheck(t->relid, t->keys[i].attnum, user, ACL_SELECT) != ACLCHECK_OK)
+			return false;
+	return true;
+}
+
 /* Checks the version an UPDATE assigned under version_input expected/next. */
 static void
 occ_check_version_input(OccTable *t, TriggerData *td, TupleDesc desc,
@@ -158,9 +239,14 @@ occ_check_version_input(OccTable *t, TriggerData *td, TupleDesc desc,
 	OccErrorInfo info = {0};
 
 	occ_tuple_keys(t, desc, td->tg_trigtuple, keys);
-	info.has_current = true;
-	info.current_version = oldver;
-	info.current_etag = oldetag;
+	if (occ_caller_may_read(t))
+	{
+		info.has_current = true;
+		info.current_version = oldver;
+		info.current_etag = oldetag;
+	}
+	else
+		info.hide_key = true;
 	if (!bms_is_member(t->version_attnum - FirstLowInvalidHeapAttributeNumber,
 					   td->tg_updatedcols))
 	{
@@ -283,18 +369,8 @@ occ_trigger(PG_FUNCTION_ARGS)
 	{
 		newtup = td->tg_trigtuple;
 		version = 1;
-		if (t->is_partition && moved_valid)
-		{
-			bool		isnull;
-			Datum		e = heap_getattr(newtup, t->etag_attnum, desc, &isnull);
-
-			moved_valid = false;
-			if (!isnull &&
-				occ_tuple_version(t, desc, newtup, &isnull) == moved_version &&
-				VARSIZE_ANY_EXHDR(DatumGetPointer(e)) == OCC_ETAG_LEN &&
-				memcmp(VARDATA_ANY(DatumGetPointer(e)), moved_etag, OCC_ETAG_LEN) == 0)
-				return PointerGetDatum(newtup);
-		}
+		if (t->is_partition && occ_is_move(t, desc, newtup))
+			return PointerGetDatum(newtup);
 		if (t->fields_attnum != InvalidAttrNumber)
 			fields = occ_fields_initial(1);
 	}
@@ -406,9 +482,12 @@ occ_trigger(PG_FUNCTION_ARGS)
 
 	if (isupdate && t->is_partition && !etag_null)
 	{
-		moved_valid = true;
-		moved_version = version;
-		memcpy(moved_etag, VARDATA(DatumGetPointer(etag)), OCC_ETAG_LEN);
+		moved.valid = true;
+		moved.lxid = MyProc->lxid;
+		moved.cid = GetCurrentCommandId(false);
+		moved.keyhash = occ_moved_keyhash(t, keys);
+		moved.version = version;
+		memcpy(moved.etag, VARDATA(DatumGetPointer(etag)), OCC_ETAG_LEN);
 	}
 	return PointerGetDatum(newtup);
 }
