@@ -2,9 +2,9 @@
 """Generates fuzz cases for occ from a fixed seed (Python 3 standard library only).
 
 Prints COPY text for the table fuzz_case (id, fn, tbl, stmt) of harness.sql: each
-case is one SELECT calling occ_update, occ_update_if_match, occ_delete,
-occ_delete_if_match, occ_merge_patch, occ_enable or occ_disable with generated
-arguments: values of the wrong JSON type, numbers out of range, bad dates, \\u0000
+case is one SELECT calling occ_update, occ_update_if_match, occ_try_update,
+occ_update_many, occ_delete, occ_delete_if_match, occ_merge_patch, occ_enable or
+occ_disable with generated arguments: values of the wrong JSON type, numbers out of range, bad dates, \\u0000
 and broken \\u escapes, deep nesting (up to 100000 levels), huge and wide documents,
 NULLs in every place, ids of every type, partial and overfull composite keys, patch
 keys that are no column, differ only in case or quoting, or name occ's own columns,
@@ -295,6 +295,9 @@ TABLES = {
                 ['id', 'version', 'etag'], 'version', 'etag'),
     'fz_expected': ('fz_expected', [('id', 'bigint')], [(1,), (2,)], {'title': 'text', 'n': 'int'},
                     ['id', 'version', 'etag'], 'version', 'etag'),
+    'fz_field': ('fz_field', [('id', 'int')], [(1,), (2,), (3,)],
+                 {'title': 'text', 'n': 'int', 'doc': 'jsonb', 'js': 'json'},
+                 ['id', 'version', 'etag', 'field_versions'], 'version', 'etag'),
     'fz_part': ('fz_part', [('id', 'int'), ('region', 'text')], [(1, 'eu'), (2, 'us'), (1, 'us')],
                 {'title': 'text'}, ['id', 'region', 'version', 'etag'], 'version', 'etag'),
     'odd': (ODD_TABLE, [('Key "K"', 'text')], [('k1',), ('k "2"',), ('K1',)],
@@ -343,7 +346,7 @@ class Cases(Gen):
         (name, kind), val = keys[0], key[0]
         s = str(val)
         r = self.rng.random()
-        if r < 0.45:
+        if r < 0.5:
             return self.pick([lit(s) + '::' + kind, lit(s)] + ([s] if kind in ('int', 'bigint') else []))
         if r < 0.65:
             return self.pick([
@@ -354,7 +357,7 @@ class Cases(Gen):
                 lit(s) + '::text', lit(s) + '::varchar', lit(s) + '::name', lit(s) + '::bpchar',
             ] + ([s + '::smallint', s + '::numeric', s + '.0::float8', s + '::oid',
                   s + '::bigint', s + '::int'] if kind in ('int', 'bigint') else []))
-        if r < 0.75:
+        if r < 0.7:
             return self.nullish(self.pick(['int', 'text', 'jsonb', 'uuid']))
         return self.pick([
             lit(dump({name: None}, self.rng)) + '::jsonb', lit(dump({}, self.rng)) + '::jsonb',
@@ -405,20 +408,21 @@ class Cases(Gen):
     def version_arg(self, t, key):
         sqlname, where = self.where(t, key)
         ver = ident(TABLES[t][5])
-        cur = '(SELECT %s FROM %s WHERE %s)' % (ver, sqlname, where)
+        # a row that does not exist gets version 1, so that the call meets OC404
+        cur = 'coalesce((SELECT %s FROM %s WHERE %s), 1)' % (ver, sqlname, where)
         r = self.rng.random()
-        if r < 0.55:
+        if r < 0.6:
             return cur
-        if r < 0.7:
+        if r < 0.75:
             return '%s %s 1' % (cur, self.pick(['+', '-']))
         if r < 0.8:
             return self.nullish('bigint')
         return self.pick([str(x) for x in INT_EDGES if -2 ** 63 <= x < 2 ** 63] +
-                         ["'1'", "1.0::numeric", "'9223372036854775807'"])
+                         ["'1'", "1::smallint", "'9223372036854775807'"])
 
     def etag_arg(self, t, key):
         sqlname, where = self.where(t, key)
-        cur = '(SELECT %s FROM %s WHERE %s)' % (ident(TABLES[t][6]), sqlname, where)
+        cur = "coalesce((SELECT %s FROM %s WHERE %s), 'gone')" % (ident(TABLES[t][6]), sqlname, where)
         r = self.rng.random()
         if r < 0.35:
             return cur
@@ -438,7 +442,7 @@ class Cases(Gen):
     def patch_arg(self, t):
         cols, forbidden = TABLES[t][3], TABLES[t][4]
         r = self.rng.random()
-        if r < 0.04:
+        if r < 0.02:
             return self.nullish('jsonb')
         if r < 0.08:
             return self.jsonb_arg(self.pick([[], [1], 'str', 1, None, True, Raw('"\\u0000"')]))
@@ -452,11 +456,11 @@ class Cases(Gen):
         patch = {}
         for _ in range(self.rng.randint(1, 4)):
             x = self.rng.random()
-            if x < 0.75:
+            if x < 0.85:
                 col = self.pick(list(cols))
                 kind = cols[col]
-                patch[col] = self.valid_value(kind) if self.chance(0.65) else self.bad_value(kind)
-            elif x < 0.85:
+                patch[col] = self.valid_value(kind) if self.chance(0.75) else self.bad_value(kind)
+            elif x < 0.92:
                 patch[self.pick(forbidden)] = self.rand_scalar()
             else:
                 patch[self.pick(NOT_COLUMNS)] = self.rand_scalar()
@@ -465,13 +469,17 @@ class Cases(Gen):
     # ------------------------------------------------------------- the cases
     def case(self):
         r = self.rng.random()
-        if r < 0.35:
+        if r < 0.30:
             return self.update_case(if_match=False)
-        if r < 0.55:
+        if r < 0.45:
             return self.update_case(if_match=True)
+        if r < 0.52:
+            return self.update_case(if_match=False, fn='occ_try_update')
         if r < 0.60:
+            return self.many_case()
+        if r < 0.64:
             return self.delete_case()
-        if r < 0.83:
+        if r < 0.85:
             return self.merge_case()
         return self.enable_case()
 
@@ -487,13 +495,48 @@ class Cases(Gen):
                           "'fz_en_view'", "'fz_ref'", "0::oid::regclass", "'fz_part_eu'",
                           "'fz_en_seq'", "'pg_class'", "'occ_secret'"])
 
-    def update_case(self, if_match):
+    def update_case(self, if_match, fn=None):
         t, key = self.pick_row()
-        fn = 'occ_update_if_match' if if_match else 'occ_update'
+        fn = fn or ('occ_update_if_match' if if_match else 'occ_update')
         cond = self.etag_arg(t, key) if if_match else self.version_arg(t, key)
         stmt = 'SELECT %s(%s, %s, %s, %s)' % (fn, self.tbl_arg(t), self.id_arg(t, key), cond,
                                               self.patch_arg(t))
         return fn, TABLES[t][0], stmt
+
+    def many_case(self):
+        """occ_update_many: an array of {"id", "version", "patch"} built in SQL."""
+        t = self.pick(list(TABLES))
+        keys = TABLES[t][1]
+        items = []
+        for _ in range(self.pick([0, 1, 2, 3, 5])):
+            key = self.pick(TABLES[t][2])
+            r = self.rng.random()
+            if len(keys) > 1 or r < 0.3:
+                idv = 'jsonb_build_object(%s)' % ', '.join(
+                    '%s, %s::%s' % (lit(n), lit(str(v)), k) for (n, k), v in zip(keys, key))
+            else:
+                idv = 'to_jsonb(%s::%s)' % (lit(str(key[0])), keys[0][1])
+            if self.chance(0.1):
+                idv = self.pick(["'null'::jsonb", "'[1]'::jsonb", "'{}'::jsonb", "'1e1000'::jsonb",
+                                 "'\"x\"'::jsonb", "'{\"id\": 1, \"x\": 2}'::jsonb", 'NULL::jsonb'])
+            ver = self.version_arg(t, key)
+            if self.chance(0.1):
+                ver = self.pick(["'1.5'::numeric", "'1e30'::numeric", "'\"1\"'::jsonb", "'null'::jsonb",
+                                 "'-1'::numeric", "'NaN'::numeric"])
+            item = "jsonb_build_object('id', %s, 'version', %s, 'patch', %s)" % (
+                idv, ver, self.patch_arg(t))
+            if self.chance(0.05):
+                item = self.pick(["'1'::jsonb", "'[]'::jsonb", "'{}'::jsonb",
+                                  "jsonb_build_object('id', 1, 'version', 1)", "'null'::jsonb"])
+            items.append(item)
+        if self.chance(0.05):
+            arr = self.pick(["'{}'::jsonb", "'1'::jsonb", 'NULL::jsonb', "'null'::jsonb",
+                             "(SELECT jsonb_agg(jsonb_build_object('id', i, 'version', 1, 'patch', '{}'::jsonb)) "
+                             "FROM generate_series(1, 20000) i)"])
+        else:
+            arr = 'jsonb_build_array(%s)' % ', '.join(items)
+        return ('occ_update_many', TABLES[t][0],
+                'SELECT jsonb_agg(r) FROM occ_update_many(%s, %s) r' % (self.tbl_arg(t), arr))
 
     def delete_case(self):
         t, key = self.pick_row()

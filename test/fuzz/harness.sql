@@ -56,6 +56,11 @@ INSERT INTO fz_next VALUES (1, 'n1', 1), (2, 'n2', 2);
 CREATE TABLE fz_expected (id bigint PRIMARY KEY, title text, n int);
 INSERT INTO fz_expected VALUES (1, 'e1', 1), (2, 'e2', 2);
 
+-- field granularity
+CREATE TABLE fz_field (id int PRIMARY KEY, title text, n int, doc jsonb, js json);
+INSERT INTO fz_field VALUES (1, 'f1', 1, '{"a": 1, "b": {"c": 2}}', '{"x": 1}'),
+    (2, 'f2', 2, NULL, NULL), (3, 'f3', 3, '[1]', '"s"');
+
 CREATE TABLE fz_part (id int, region text, title text, PRIMARY KEY (id, region))
     PARTITION BY LIST (region);
 CREATE TABLE fz_part_eu PARTITION OF fz_part FOR VALUES IN ('eu');
@@ -90,17 +95,22 @@ CREATE TABLE "fz_en odd ""name"".ü" ("i d" int PRIMARY KEY, "ver sion" bigint);
 CREATE TABLE fz_main (tbl regclass PRIMARY KEY, version_input text NOT NULL,
                       version_column name NOT NULL DEFAULT 'version',
                       etag_column name NOT NULL DEFAULT 'etag');
+CREATE TABLE fz_main_granularity (tbl regclass PRIMARY KEY, granularity text NOT NULL);
+INSERT INTO fz_main_granularity VALUES ('fz_field', 'field');
 INSERT INTO fz_main (tbl, version_input) VALUES
     ('fz_int', 'ignore'), ('fz_text', 'ignore'), ('fz_uuid', 'ignore'),
     ('fz_comp', 'ignore'), ('fz_ver4', 'ignore'), ('fz_next', 'next'),
-    ('fz_expected', 'expected'), ('fz_part', 'ignore');
+    ('fz_expected', 'expected'), ('fz_part', 'ignore'), ('fz_field', 'ignore');
 INSERT INTO fz_main VALUES ('"Odd ""Schema"".x"."we ird.Tbl ü"', 'ignore', 'Ver "sion"', 'e.tag ü');
 
 CREATE FUNCTION fz_restore() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE m record;
 BEGIN
     FOR m IN SELECT * FROM fz_main LOOP
-        PERFORM occ_enable(m.tbl, m.version_column, m.etag_column, 'row', m.version_input);
+        PERFORM occ_enable(m.tbl, m.version_column, m.etag_column,
+                           coalesce((SELECT g.granularity FROM fz_main_granularity g
+                                      WHERE g.tbl = m.tbl), 'row'),
+                           m.version_input);
     END LOOP;
 END $$;
 SELECT fz_restore();
@@ -114,6 +124,7 @@ INSERT INTO fz_seed SELECT 'fz_comp', to_jsonb(t) - '{version,etag}'::text[] FRO
 INSERT INTO fz_seed SELECT 'fz_next', to_jsonb(t) - '{version,etag}'::text[] FROM fz_next t;
 INSERT INTO fz_seed SELECT 'fz_expected', to_jsonb(t) - '{version,etag}'::text[] FROM fz_expected t;
 INSERT INTO fz_seed SELECT 'fz_part', to_jsonb(t) - '{version,etag}'::text[] FROM fz_part t;
+INSERT INTO fz_seed SELECT 'fz_field', to_jsonb(t) - '{version,etag,field_versions}'::text[] FROM fz_field t;
 
 CREATE FUNCTION fz_reseed() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE s record;
@@ -127,35 +138,37 @@ BEGIN
 END $$;
 
 -- ------------------------------------------------------------------ checks
+-- Every row of every fuzz table, as text (a view, so that fz_checksum's plan is made
+-- once; the whole-row references follow columns that occ_enable adds).
+DO $$
+BEGIN
+    EXECUTE 'CREATE VIEW fz_all_rows AS ' || (
+        SELECT string_agg(format('SELECT %L::text AS tbl, t::text AS r FROM %s t', c.oid::regclass,
+                                 c.oid::regclass), ' UNION ALL ' ORDER BY c.oid)
+          FROM pg_class c
+         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+           AND (c.relname LIKE 'fz\_%' OR c.relname = 'we ird.Tbl ü')
+           AND c.relname NOT IN ('fz_main', 'fz_seed', 'fz_main_granularity'));
+END $$;
+
 -- A digest of every fuzz table's rows, columns and triggers.
 CREATE FUNCTION fz_checksum() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    r record;
-    acc text := '';
-    h text;
+    rows_md5 text;
+    cols_md5 text;
+    trig_md5 text;
 BEGIN
-    FOR r IN SELECT c.oid::regclass AS tbl
-               FROM pg_class c
-              WHERE c.relkind IN ('r', 'p')
-                AND (c.relname LIKE 'fz\_%' OR c.relname = 'we ird.Tbl ü')
-                AND c.relname NOT IN ('fz_main', 'fz_seed')
-              ORDER BY c.oid LOOP
-        EXECUTE format('SELECT md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), ''''))'
-                       ' FROM %s t', r.tbl) INTO h;
-        acc := acc || r.tbl::text || ':' || h || ';';
-    END LOOP;
-    SELECT acc || md5(coalesce(string_agg(format('%s.%s:%s:%s:%s', attrelid::regclass, attname,
-                                                 atttypid, attnotnull, attisdropped),
-                                          ',' ORDER BY attrelid, attnum), ''))
-      INTO acc
+    SELECT md5(string_agg(tbl || ':' || r, E'\n' ORDER BY tbl, r)) INTO rows_md5 FROM fz_all_rows;
+    SELECT md5(string_agg(format('%s.%s:%s:%s:%s', attrelid, attname, atttypid, attnotnull,
+                                 attisdropped), ',' ORDER BY attrelid, attnum))
+      INTO cols_md5
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
      WHERE (c.relname LIKE 'fz\_%' OR c.relname = 'we ird.Tbl ü') AND a.attnum > 0;
-    SELECT acc || md5(coalesce(string_agg(format('%s:%s:%s:%s', tgrelid::regclass, tgname,
-                                                 tgenabled, encode(tgargs, 'hex')),
-                                          ',' ORDER BY tgrelid, tgname), ''))
-      INTO acc
+    SELECT md5(string_agg(format('%s:%s:%s:%s', tgrelid, tgname, tgenabled, encode(tgargs, 'hex')),
+                          ',' ORDER BY tgrelid, tgname))
+      INTO trig_md5
       FROM pg_trigger WHERE NOT tgisinternal;
-    RETURN md5(acc);
+    RETURN rows_md5 || cols_md5 || trig_md5;
 END $$;
 
 -- Problems with occ's invariants on the main tables; no rows if all is well.
@@ -169,7 +182,9 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM occ_tables t WHERE t.table_name = m.tbl
                           AND t.version_column = m.version_column
                           AND t.etag_column = m.etag_column
-                          AND t.version_input = m.version_input) THEN
+                          AND t.version_input = m.version_input
+                          AND t.granularity = coalesce((SELECT g.granularity FROM fz_main_granularity g
+                                                         WHERE g.tbl = m.tbl), 'row')) THEN
             RETURN NEXT format('%s: not enabled as configured', m.tbl);
             CONTINUE;
         END IF;
@@ -229,6 +244,7 @@ INSERT INTO fuzz_allowed VALUES
     ('42809', 'not a table'),
     ('0A000', 'granularity field (not supported yet)'),
     ('42P01', 'relation does not exist (regclass input, dropped OID)'),
+    ('42701', 'occ_enable: a new version or etag column named like a system column (xmin)'),
     ('22P02', 'invalid text representation (input functions, JSON syntax)'),
     ('22P05', 'untranslatable character (\u0000 in jsonb)'),
     ('22003', 'numeric value out of range (input functions, version at its maximum)'),
@@ -254,16 +270,18 @@ RETURNS SETOF record LANGUAGE plpgsql AS $$
 DECLARE
     c record;
     before text;
+    after text;
     res text;
     ref jsonb;
+    rows jsonb;
     st text;
     msg text;
     inv text;
     ok bool;
 BEGIN
+    before := fz_checksum();
     FOR c IN SELECT * FROM fuzz_case WHERE id BETWEEN lo AND hi ORDER BY id LOOP
         case_id := c.id;
-        before := fz_checksum();
         res := NULL;
         BEGIN
             EXECUTE c.stmt INTO res;
@@ -279,20 +297,33 @@ BEGIN
                                   st, msg, left(c.stmt, 400));
                 RETURN NEXT;
             END IF;
-            IF fz_checksum() IS DISTINCT FROM before THEN
+            after := fz_checksum();
+            IF after IS DISTINCT FROM before THEN
                 problem := format('failed with %s but changed a table: %s', st, left(c.stmt, 400));
                 RETURN NEXT;
             END IF;
+            before := after;
             CONTINUE;
         END IF;
 
         -- the call succeeded: check what it returned and what it left behind
-        IF c.fn IN ('occ_update', 'occ_update_if_match') THEN
-            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE to_jsonb(t) = $1::jsonb)', c.tbl)
-                INTO ok USING res;
-            IF NOT ok THEN
+        IF c.fn IN ('occ_update', 'occ_update_if_match', 'occ_try_update', 'occ_update_many') THEN
+            -- every row returned is a row as stored
+            rows := CASE c.fn WHEN 'occ_try_update' THEN jsonb_build_array(res::jsonb -> 'row')
+                              WHEN 'occ_update_many' THEN coalesce(res::jsonb, '[]')
+                              ELSE jsonb_build_array(res::jsonb) END;
+            EXECUTE format('SELECT bool_and(r = ''null'' OR EXISTS (SELECT 1 FROM %s t WHERE to_jsonb(t) = r))'
+                           '  FROM jsonb_array_elements($1) r', c.tbl)
+                INTO ok USING rows;
+            IF NOT coalesce(ok, true) THEN
                 problem := format('result is not the stored row: %s from: %s',
                                   left(res, 200), left(c.stmt, 400));
+                RETURN NEXT;
+            END IF;
+            IF c.fn = 'occ_try_update' AND NOT (res::jsonb ->> 'status') = ANY
+                   ('{updated,merged,unchanged,conflict,not_found}') THEN
+                problem := format('occ_try_update status %s from: %s', res::jsonb -> 'status',
+                                  left(c.stmt, 400));
                 RETURN NEXT;
             END IF;
         ELSIF c.fn = 'occ_merge_patch' THEN
@@ -315,5 +346,6 @@ BEGIN
             problem := format('after success: %s; case: %s', inv, left(c.stmt, 400));
             RETURN NEXT;
         END LOOP;
+        before := fz_checksum();
     END LOOP;
 END $$;

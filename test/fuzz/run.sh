@@ -56,7 +56,7 @@ crashes=0
 # Runs cases $1..$2 in one psql; prints problems; returns 1 on a crash.
 run_range() {
 	local out rc=0
-	out=$(psql_db -c "SET statement_timeout = '10min'" \
+	out=$(psql_db -c "SET statement_timeout = '10min'" -c "SET client_min_messages = warning" \
 		-c "SELECT format('case %s: %s', case_id, problem) FROM fuzz_run($1, $2)" 2>&1) || rc=$?
 	if [ "$(start_time)" != "$started" ] || ! "$BINDIR/pg_isready" -q -d postgres; then
 		wait_up || { echo "fuzz: the server did not come back"; exit 1; }

@@ -1,8 +1,9 @@
 -- occ_enable opts a table in: it adds the missing version (bigint NOT NULL) and etag
 -- (text) columns, backfills them, and installs the trigger; an existing integer or
--- bigint version column keeps its values. It is idempotent, reconfigures when called
--- with other options, and checks its arguments. occ_disable removes the trigger and
--- keeps the columns. occ_tables lists the enabled tables.
+-- bigint version column keeps its values; granularity 'field' adds a field_versions
+-- (jsonb) column as well. It is idempotent, reconfigures when called with other
+-- options, and checks its arguments. occ_disable removes the trigger and keeps the
+-- columns. occ_tables lists the enabled tables.
 
 -- pg_temp.err(stmt) runs stmt and returns the error it raised, field by field
 -- (state is 'no error' if none); a current_etag in DETAIL is shown as <etag> and
@@ -148,6 +149,30 @@ DROP TABLE en_forced;
 REVOKE CREATE ON SCHEMA public FROM regress_occ_enable_owner;
 DROP ROLE regress_occ_enable_owner;
 
+-- field granularity adds a third column, field_versions (jsonb), which the trigger
+-- (given it as a fifth argument) maintains; every row starts tracking at its version
+CREATE TABLE en_field (id int PRIMARY KEY, title text, version bigint NOT NULL);
+INSERT INTO en_field VALUES (1, 'one', 1), (2, 'two', 3);
+SELECT occ_enable('en_field', granularity => 'field');
+SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull
+  FROM pg_attribute
+ WHERE attrelid = 'en_field'::regclass AND attnum > 0 AND NOT attisdropped
+ ORDER BY attnum;
+SELECT * FROM occ_tables WHERE table_name = 'en_field'::regclass;
+SELECT pg_get_triggerdef(oid) AS trigger
+  FROM pg_trigger WHERE tgrelid = 'en_field'::regclass AND NOT tgisinternal;
+SELECT id, version, field_versions, etag ~ '^[A-Za-z0-9_-]{24}$' AS etag_ok
+  FROM en_field ORDER BY id;
+UPDATE en_field SET title = 'uno' WHERE id = 1;
+SELECT id, version, field_versions FROM en_field WHERE id = 1;
+-- back to row granularity: the trigger loses its fifth argument, the column stays
+SELECT occ_enable('en_field');
+SELECT table_name, granularity FROM occ_tables WHERE table_name = 'en_field'::regclass;
+SELECT pg_get_triggerdef(oid) AS trigger
+  FROM pg_trigger WHERE tgrelid = 'en_field'::regclass AND NOT tgisinternal;
+SELECT count(*) AS field_versions_columns
+  FROM pg_attribute WHERE attrelid = 'en_field'::regclass AND attname = 'field_versions';
+
 -- occ_tables has one row per enabled table
 SELECT table_name FROM occ_tables
  WHERE table_name::text LIKE 'en\_%' ORDER BY table_name::text;
@@ -171,10 +196,16 @@ SELECT state, message FROM pg_temp.err($$SELECT occ_enable('en_textver')$$);
 SELECT state FROM pg_temp.err($$SELECT occ_enable('en_smallver')$$);
 SELECT state FROM pg_temp.err($$SELECT occ_enable('en_numver')$$);
 SELECT state, message FROM pg_temp.err($$SELECT occ_enable('en_intetag')$$);
--- unknown granularity or version_input: 22023; field granularity: 0A000 (not yet)
+-- unknown granularity or version_input: 22023
 SELECT state, message, hint FROM pg_temp.err($$SELECT occ_enable('en_bad', granularity => 'cell')$$);
-SELECT state, message FROM pg_temp.err($$SELECT occ_enable('en_bad', granularity => 'field')$$);
 SELECT state, message, hint FROM pg_temp.err($$SELECT occ_enable('en_bad', version_input => 'always')$$);
+-- with field granularity, a field_versions column that is not jsonb: 42804; a
+-- version or etag column named field_versions: 22023
+CREATE TABLE en_textfv (id int PRIMARY KEY, field_versions text);
+SELECT state, message FROM pg_temp.err($$SELECT occ_enable('en_textfv', granularity => 'field')$$);
+SELECT state FROM pg_temp.err($$SELECT occ_enable('en_bad', granularity => 'field',
+                                                  version_column => 'field_versions')$$);
+SELECT state FROM pg_temp.err($$SELECT occ_enable('en_bad', etag_column => 'field_versions')$$);
 -- a NULL argument: 22004
 SELECT state FROM pg_temp.err($$SELECT occ_enable(NULL)$$);
 SELECT state FROM pg_temp.err($$SELECT occ_enable('en_bad', version_column => NULL)$$);
@@ -187,20 +218,20 @@ SELECT attrelid::regclass AS tbl, attname
   FROM pg_attribute
  WHERE attrelid IN ('en_bad'::regclass, 'en_nopk'::regclass, 'en_textver'::regclass,
                     'en_smallver'::regclass, 'en_numver'::regclass,
-                    'en_intetag'::regclass)
+                    'en_intetag'::regclass, 'en_textfv'::regclass)
    AND attnum > 0
  ORDER BY attrelid::regclass::text, attnum;
 SELECT count(*) AS triggers
   FROM pg_trigger
  WHERE tgrelid IN ('en_bad'::regclass, 'en_nopk'::regclass, 'en_textver'::regclass,
                    'en_smallver'::regclass, 'en_numver'::regclass,
-                   'en_intetag'::regclass)
+                   'en_intetag'::regclass, 'en_textfv'::regclass)
    AND NOT tgisinternal;
 SELECT count(*) AS occ_tables_rows FROM occ_tables
  WHERE table_name::text IN ('en_bad', 'en_nopk', 'en_textver', 'en_smallver',
-                            'en_numver', 'en_intetag');
+                            'en_numver', 'en_intetag', 'en_textfv');
 
 DROP VIEW en_view;
 DROP SEQUENCE en_seq;
-DROP TABLE en_docs, en_orm, en_big, en_comp, en_bad, en_nopk, en_textver,
-           en_smallver, en_numver, en_intetag;
+DROP TABLE en_docs, en_orm, en_big, en_comp, en_field, en_bad, en_nopk, en_textver,
+           en_smallver, en_numver, en_intetag, en_textfv;

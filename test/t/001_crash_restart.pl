@@ -9,15 +9,17 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use FindBin;
+use lib $FindBin::Bin;    # OccTest.pm, whatever prove's -I says
 use OccTest;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
 $node->start;
 
-# Three tables, one per version_input mode, three hot rows each.  Every
-# successful increment inserts (table, id, new version, new etag) into
-# increments in the same transaction.
+# Four tables (one per version_input mode, one with field granularity), three
+# hot rows each.  Every successful change inserts (table, id, what changed,
+# new version, new etag, note) into changes in the same transaction.
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION occ;
@@ -28,16 +30,19 @@ CREATE TABLE t_next (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0,
 SELECT occ_enable('t_next', 'lock_version', 'etag', 'row', 'next');
 CREATE TABLE t_expected (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0);
 SELECT occ_enable('t_expected', version_input => 'expected');
+CREATE TABLE t_field (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0, note text);
+SELECT occ_enable('t_field', granularity => 'field');
 INSERT INTO t_ignore (id) SELECT generate_series(1, 3);
 INSERT INTO t_next (id) SELECT generate_series(1, 3);
 INSERT INTO t_expected (id) SELECT generate_series(1, 3);
+INSERT INTO t_field (id) SELECT generate_series(1, 3);
 
-CREATE TABLE increments (
-    tbl regclass, id int, version bigint, etag text,
-    PRIMARY KEY (tbl, id, version));
+CREATE TABLE changes (
+    tbl regclass, id int, kind text NOT NULL DEFAULT 'n', version bigint, etag text,
+    note text, PRIMARY KEY (tbl, id, version));
 CREATE TABLE initial_etags AS
     SELECT etag FROM t_ignore UNION ALL SELECT etag FROM t_next
-    UNION ALL SELECT etag FROM t_expected;
+    UNION ALL SELECT etag FROM t_expected UNION ALL SELECT etag FROM t_field;
 
 -- The API client: read, occ_update with the version read, re-read and retry
 -- on OC409.
@@ -58,7 +63,7 @@ BEGIN
             NULL;   -- someone else won: re-read and retry
         END;
     END LOOP;
-    INSERT INTO increments
+    INSERT INTO changes (tbl, id, version, etag)
         VALUES (tbl, k, (r ->> vcol)::bigint, r ->> 'etag');
 END $$;
 
@@ -81,7 +86,25 @@ BEGIN
             INTO nv, e USING k, cur + 1, v + delta, v;
         EXIT WHEN nv IS NOT NULL;
     END LOOP;
-    INSERT INTO increments VALUES (tbl, k, nv, e);
+    INSERT INTO changes (tbl, id, version, etag) VALUES (tbl, k, nv, e);
+END $$;
+
+-- A field-granularity client that sends a stale version on purpose, patching
+-- only note: occ merges it when note did not change since that version, and
+-- raises OC409 otherwise (then nothing is recorded, no retry).
+CREATE FUNCTION note_bump(k int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v bigint;
+    txt text := 'note ' || pg_backend_pid() || ' ' || clock_timestamp();
+    r jsonb;
+BEGIN
+    SELECT version INTO v FROM t_field WHERE id = k;
+    r := occ_update('t_field', k, greatest(v - 1, 1), jsonb_build_object('note', txt));
+    INSERT INTO changes VALUES ('t_field', k, 'note', (r ->> 'version')::bigint,
+                                r ->> 'etag', txt);
+EXCEPTION WHEN SQLSTATE 'OC409' THEN
+    NULL;
 END $$;
 });
 
@@ -99,6 +122,12 @@ my %scripts = (
 	  "\\set id random(1, 3)\nSELECT api_bump('t_expected', 'version', :id);\n",
 	'orm_expected.sql' =>
 	  "\\set id random(1, 3)\nSELECT orm_bump('t_expected', 'version', 0, :id);\n",
+	'api_field.sql' =>
+	  "\\set id random(1, 3)\nSELECT api_bump('t_field', 'version', :id);\n",
+	'orm_field.sql' =>
+	  "\\set id random(1, 3)\nSELECT orm_bump('t_field', 'version', 1, :id);\n",
+	'note_field.sql' =>
+	  "\\set id random(1, 3)\nSELECT note_bump(:id);\n",
 );
 my @file_opts;
 for my $name (sort keys %scripts)
@@ -124,7 +153,7 @@ my $pgbench = IPC::Run::start(
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 
 ok( $node->poll_query_until('postgres',
-		'SELECT count(*) >= 400 FROM increments'),
+		'SELECT count(*) >= 400 FROM changes'),
 	'load is running');
 $node->stop('immediate');
 eval { $pgbench->finish; };
@@ -140,37 +169,44 @@ ok($node->log_contains('database system was not properly shut down'),
 my $bad = $node->safe_psql(
 	'postgres', q{
 WITH r AS (
-    SELECT 't_ignore'::regclass AS tbl, id, n, version::bigint AS version, etag FROM t_ignore
+    SELECT 't_ignore'::regclass AS tbl, id, n, version::bigint AS version, etag, NULL AS note
+      FROM t_ignore
     UNION ALL
-    SELECT 't_next', id, n, lock_version, etag FROM t_next
+    SELECT 't_next', id, n, lock_version, etag, NULL FROM t_next
     UNION ALL
-    SELECT 't_expected', id, n, version, etag FROM t_expected),
- inc AS (
-    SELECT tbl, id, count(*) AS cnt, max(version) AS maxv,
-           (array_agg(etag ORDER BY version DESC))[1] AS last_etag
-      FROM increments GROUP BY tbl, id)
-SELECT r.tbl, r.id, r.n, r.version, inc.cnt, inc.maxv
-  FROM r LEFT JOIN inc USING (tbl, id)
- WHERE r.n <> coalesce(inc.cnt, 0)
-    OR r.version <> 1 + coalesce(inc.cnt, 0)
-    OR r.version <> coalesce(inc.maxv, 1)
+    SELECT 't_expected', id, n, version, etag, NULL FROM t_expected
+    UNION ALL
+    SELECT 't_field', id, n, version, etag, note FROM t_field),
+ c AS (
+    SELECT tbl, id, count(*) AS cnt, count(*) FILTER (WHERE kind = 'n') AS n_cnt,
+           max(version) AS maxv,
+           (array_agg(etag ORDER BY version DESC))[1] AS last_etag,
+           (array_agg(note ORDER BY version DESC) FILTER (WHERE kind = 'note'))[1] AS last_note
+      FROM changes GROUP BY tbl, id)
+SELECT r.tbl, r.id, r.n, r.version, c.cnt, c.n_cnt, c.maxv
+  FROM r LEFT JOIN c USING (tbl, id)
+ WHERE r.n <> coalesce(c.n_cnt, 0)
+    OR r.version <> 1 + coalesce(c.cnt, 0)
+    OR r.version <> coalesce(c.maxv, 1)
     OR r.etag IS NULL
-    OR (inc.cnt > 0 AND r.etag <> inc.last_etag)
+    OR (c.cnt > 0 AND r.etag <> c.last_etag)
+    OR r.note IS DISTINCT FROM c.last_note
 });
 is($bad, '',
-	'every row: n = recorded increments, version = 1 + increments, ETag = last recorded one'
+	'every row: n = recorded increments, version = 1 + recorded changes, ETag and note = last recorded ones'
 );
 
-my ($total, $per_table) = split /\|/, $node->safe_psql(
+my ($total, $per_table, $notes) = split /\|/, $node->safe_psql(
 	'postgres', q{
-SELECT count(*), count(DISTINCT tbl) FROM increments});
-cmp_ok($total, '>=', 400, "at least 400 committed increments survived ($total)");
-is($per_table, 3, 'all three tables were written');
+SELECT count(*), count(DISTINCT tbl), count(*) FILTER (WHERE kind = 'note') FROM changes});
+cmp_ok($total, '>=', 400, "at least 400 committed changes survived ($total)");
+is($per_table, 4, 'all four tables were written');
+cmp_ok($notes, '>', 0, "stale field-granularity updates were merged ($notes)");
 
 is( $node->safe_psql(
 		'postgres', q{
 SELECT count(*) = count(DISTINCT etag) FROM (
-    SELECT etag FROM initial_etags UNION ALL SELECT etag FROM increments) e}),
+    SELECT etag FROM initial_etags UNION ALL SELECT etag FROM changes) e}),
 	't',
 	'no ETag was ever handed out twice (initial ones included)');
 
@@ -178,8 +214,8 @@ is( $node->safe_psql(
 		'postgres', q{
 SELECT count(*) FROM (
     SELECT etag FROM t_ignore UNION SELECT etag FROM t_next
-    UNION SELECT etag FROM t_expected) e}),
-	'9', 'the 9 rows have 9 distinct ETags');
+    UNION SELECT etag FROM t_expected UNION SELECT etag FROM t_field) e}),
+	'12', 'the 12 rows have 12 distinct ETags');
 
 # After recovery occ keeps working: the current version succeeds, a stale one
 # conflicts.
@@ -196,7 +232,7 @@ is( sql_error($node, 'postgres',
 	'a stale version after recovery gets OC409');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT count(*) FROM increments WHERE etag = '$etag2'"),
+		"SELECT count(*) FROM changes WHERE etag = '$etag2'"),
 	'0',
 	'the new ETag is not one handed out before the crash');
 

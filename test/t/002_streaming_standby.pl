@@ -8,6 +8,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;    # OccTest.pm, whatever prove's -I says
 use OccTest;
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
@@ -42,16 +44,22 @@ CREATE TABLE items (sku text PRIMARY KEY, qty int, rev integer NOT NULL DEFAULT 
 SELECT occ_enable('items', 'rev', 'tag', 'row', 'next');
 INSERT INTO items VALUES ('a', 1), ('b', 2);
 UPDATE items SET qty = 5, rev = rev + 1 WHERE sku = 'a' AND rev = 1;
+CREATE TABLE notes (id int PRIMARY KEY, a text, b text);
+SELECT occ_enable('notes', granularity => 'field');
+INSERT INTO notes VALUES (1, 'a', 'b');
+SELECT occ_update('notes', 1, 1, '{"a": "a2"}');
+SELECT occ_update('notes', 1, 1, '{"b": "b2"}');   -- stale, merged
 });
 $primary->wait_for_catchup($standby);
 
 my $docs_q  = 'SELECT id, title, body, version, etag FROM docs ORDER BY id';
 my $items_q = 'SELECT sku, qty, rev, tag FROM items ORDER BY sku';
+my $notes_q = 'SELECT id, a, b, version, etag, field_versions FROM notes ORDER BY id';
 my $conf_q =
   'SELECT table_name, key_columns, version_column, etag_column, granularity, version_input FROM occ_tables ORDER BY table_name::text';
 my $secret_q = q{SELECT encode(secret, 'hex') FROM occ_secret};
 
-for my $q ($docs_q, $items_q, $conf_q, $secret_q)
+for my $q ($docs_q, $items_q, $notes_q, $conf_q, $secret_q)
 {
 	is($standby->safe_psql('postgres', $q),
 		$primary->safe_psql('postgres', $q),
@@ -78,6 +86,10 @@ my %writes = (
 	  qq{SELECT occ_update_if_match('docs', 1, '*', '{"title": "x"}')},
 	occ_delete          => qq{SELECT occ_delete('docs', 1, $v1)},
 	occ_delete_if_match => qq{SELECT occ_delete_if_match('docs', 1, '$e1')},
+	occ_try_update      => qq{SELECT occ_try_update('docs', 1, $v1, '{"title": "x"}')},
+	occ_update_many =>
+	  qq{SELECT occ_update_many('docs', '[{"id": 1, "version": $v1, "patch": {"title": "x"}}]')},
+	occ_update_field => q{SELECT occ_update('notes', 1, 1, '{"a": "x"}')},
 	plain_update        => q{UPDATE docs SET title = 'x' WHERE id = 1},);
 for my $w (sort keys %writes)
 {
@@ -101,9 +113,12 @@ for my $w (sort keys %ddl)
 		is($e->{sqlstate}, '25006', "$w on the standby fails with 25006");
 	}
 }
-is($standby->safe_psql('postgres', $docs_q),
-	$primary->safe_psql('postgres', $docs_q),
-	'nothing changed on the standby');
+for my $q ($docs_q, $notes_q)
+{
+	is($standby->safe_psql('postgres', $q),
+		$primary->safe_psql('postgres', $q),
+		"nothing changed on the standby: $q");
+}
 is($standby->safe_psql('postgres', $conf_q),
 	$primary->safe_psql('postgres', $conf_q),
 	'configuration unchanged on the standby');
@@ -132,6 +147,11 @@ is( $standby->safe_psql(
 	),
 	'3|t',
 	'ORM-style update with version_input next works after failover');
+is( $standby->safe_psql(
+		'postgres',
+		q{SELECT r->>'version', r->>'a', r->>'b' FROM occ_update('notes', 1, 2, '{"a": "a3"}') r}),
+	'4|a3|b2',
+	'field granularity carries on after failover (a stale update of an unchanged field merges)');
 is( $standby->safe_psql(
 		'postgres',
 		q{INSERT INTO docs VALUES (22, 'x', NULL) RETURNING version, etag ~ '^[!#-~]{1,64}$'}),

@@ -9,6 +9,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;    # OccTest.pm, whatever prove's -I says
 use OccTest;
 
 my $pub = PostgreSQL::Test::Cluster->new('publisher');
@@ -24,6 +26,8 @@ CREATE TABLE docs (id int PRIMARY KEY, title text, body jsonb);
 SELECT occ_enable('docs');
 CREATE TABLE items (sku text PRIMARY KEY, qty int, lock_version integer NOT NULL DEFAULT 0);
 SELECT occ_enable('items', 'lock_version', 'tag', 'row', 'next');
+CREATE TABLE notes (id int PRIMARY KEY, a text, b text);
+SELECT occ_enable('notes', granularity => 'field');
 };
 $pub->safe_psql('postgres', $schema);
 $sub->safe_psql('postgres', $schema);
@@ -42,7 +46,9 @@ SELECT occ_update('docs', 1, 1, '{"title": "one"}');
 SELECT occ_update('docs', 1, 2, '{"body": {"j": 1}}');
 INSERT INTO items VALUES ('a', 1), ('b', 2), ('c', 3);  -- version 1
 UPDATE items SET qty = 10, lock_version = 2 WHERE sku = 'a' AND lock_version = 1;
-CREATE PUBLICATION occ_pub FOR TABLE docs, items;
+INSERT INTO notes VALUES (1, 'a', 'b'), (2, 'a', 'b');
+SELECT occ_update('notes', 1, 1, '{"a": "a2"}');
+CREATE PUBLICATION occ_pub FOR TABLE docs, items, notes;
 });
 
 my $pub_connstr = $pub->connstr . ' dbname=postgres';
@@ -52,6 +58,7 @@ $sub->wait_for_subscription_sync($pub, 'occ_sub');
 
 my $docs_q  = 'SELECT id, title, body, version, etag FROM docs ORDER BY id';
 my $items_q = 'SELECT sku, qty, lock_version, tag FROM items ORDER BY sku';
+my $notes_q = 'SELECT id, a, b, version, etag, field_versions FROM notes ORDER BY id';
 
 is($sub->safe_psql('postgres', $docs_q),
 	$pub->safe_psql('postgres', $docs_q),
@@ -59,6 +66,9 @@ is($sub->safe_psql('postgres', $docs_q),
 is($sub->safe_psql('postgres', $items_q),
 	$pub->safe_psql('postgres', $items_q),
 	'initial copy: items identical, versions and ETags included');
+is($sub->safe_psql('postgres', $notes_q),
+	$pub->safe_psql('postgres', $notes_q),
+	'initial copy: field-granularity table identical, field_versions included');
 is($sub->safe_psql('postgres', 'SELECT version FROM docs WHERE id = 1'),
 	'3', 'the copied row kept version 3 (not reset to 1)');
 isnt(
@@ -82,6 +92,8 @@ UPDATE items SET qty = 11, lock_version = 3 WHERE sku = 'a' AND lock_version = 2
 SELECT occ_update('items', 'b', 1, '{"qty": 20}');
 DELETE FROM items WHERE sku = 'c';
 INSERT INTO items VALUES ('d', 4);
+SELECT occ_update('notes', 1, 1, '{"b": "b2"}');   -- stale, merged
+SELECT occ_update('notes', 2, 1, '{"a": "x", "b": "y"}');
 });
 $pub->wait_for_catchup('occ_sub');
 
@@ -91,6 +103,9 @@ is($sub->safe_psql('postgres', $docs_q),
 is($sub->safe_psql('postgres', $items_q),
 	$pub->safe_psql('postgres', $items_q),
 	'after changes: items identical, versions and ETags included');
+is($sub->safe_psql('postgres', $notes_q),
+	$pub->safe_psql('postgres', $notes_q),
+	'after changes: field-granularity table identical, field_versions included');
 is( $sub->safe_psql(
 		'postgres',
 		q{SELECT string_agg(id || ':' || version, ',' ORDER BY id) FROM docs WHERE id IN (1, 2, 5, 8, 11)}
@@ -169,6 +184,19 @@ is( sql_error($sub, 'postgres',
 		q{UPDATE items SET qty = 0 WHERE sku = 'd'})->{sqlstate},
 	'OC428',
 	'and the subscriber enforces version_input next on local writes');
+
+# Field granularity on the subscriber works from the replicated field_versions:
+# notes 1 has a changed at 2 and b at 3; a stale update of a (read at 2) merges,
+# one of b (read at 2) conflicts on b.
+is( $sub->safe_psql(
+		'postgres',
+		q{SELECT r->>'version', r->>'a', r->>'b' FROM occ_update('notes', 1, 2, '{"a": "sub"}') r}),
+	'4|sub|b2',
+	'a local stale update of an unchanged field merges on the subscriber');
+my $fe = sql_error($sub, 'postgres', q{SELECT occ_update('notes', 1, 2, '{"b": "sub"}')});
+is($fe->{sqlstate}, 'OC409', 'a local stale update of a changed field conflicts');
+is_deeply(decode_detail($fe->{detail})->{conflicting_fields},
+	['b'], 'and names the field');
 
 $sub->stop;
 $pub->stop;

@@ -10,6 +10,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;    # OccTest.pm, whatever prove's -I says
 use OccTest;
 
 my $src = PostgreSQL::Test::Cluster->new('source');
@@ -58,6 +60,13 @@ SELECT occx.occ_enable('events');
 INSERT INTO events VALUES ('eu', 1, 'x'), ('us', 1, 'y');
 UPDATE events SET payload = 'z' WHERE region = 'eu';
 
+-- field granularity: per-field versions in field_versions
+CREATE TABLE notes (id int PRIMARY KEY, a text, b text);
+SELECT occx.occ_enable('notes', granularity => 'field');
+INSERT INTO notes VALUES (1, 'a', 'b');
+SELECT occx.occ_update('notes', 1, 1, '{"a": "a2"}');
+SELECT occx.occ_update('notes', 1, 1, '{"b": "b2"}');   -- stale, merged
+
 -- enabled, then disabled: columns stay, no trigger, not in occ_tables
 CREATE TABLE retired (id int PRIMARY KEY, v text);
 SELECT occx.occ_enable('retired');
@@ -71,7 +80,8 @@ my %tables = (
 	items   => 'SELECT sku, qty, lock_version, tag FROM items ORDER BY sku',
 	lines   => 'SELECT order_id, line, qty, rev, rev_tag FROM lines ORDER BY 1, 2',
 	events  => 'SELECT tableoid::regclass, region, id, payload, version, etag FROM events ORDER BY 2, 3',
-	retired => 'SELECT id, v, version, etag FROM retired ORDER BY id',);
+	retired => 'SELECT id, v, version, etag FROM retired ORDER BY id',
+	notes   => 'SELECT id, a, b, version, etag, field_versions FROM notes ORDER BY id',);
 my $conf_q =
   'SELECT table_name, key_columns, version_column, etag_column, granularity, version_input FROM occx.occ_tables ORDER BY table_name::text';
 my $secret_q = q{SELECT encode(secret, 'hex') FROM occx.occ_secret};
@@ -169,10 +179,66 @@ for my $t (@targets)
 		"$where: partitions are still versioned after restore");
 	is( $node->safe_psql(
 			'restored',
+			q{SELECT r->>'version', r->>'a' FROM occx.occ_update('notes', 1, 2, '{"a": "a3"}') r}),
+		'4|a3',
+		"$where: field granularity after restore: a stale update of an unchanged field merges");
+	is( sql_error($node, 'restored',
+			q{SELECT occx.occ_update('notes', 1, 2, '{"b": "b3"}')})->{sqlstate},
+		'OC409',
+		"$where: field granularity after restore: a stale update of a changed field conflicts");
+	is( $node->safe_psql(
+			'restored',
 			q{UPDATE retired SET v = 'c' RETURNING version}),
 		'2',
 		"$where: a disabled table stays disabled after restore");
 }
+
+# A database owner who is not a superuser cannot read occ_secret, so their
+# plain pg_dump fails; leaving the secret's data out works, and the restored
+# database keeps every version and ETag (its fresh secret only keys the ETags
+# made from then on).
+$src->safe_psql(
+	'postgres', q{
+CREATE ROLE app_owner LOGIN;
+CREATE DATABASE owned OWNER app_owner;
+CREATE DATABASE owned_restored OWNER app_owner;
+});
+$src->safe_psql('owned', 'CREATE EXTENSION occ');
+$src->safe_psql(
+	'owned', q{
+SET ROLE app_owner;
+CREATE TABLE docs (id int PRIMARY KEY, title text);
+SELECT occ_enable('docs');
+INSERT INTO docs VALUES (1, 'a'), (2, 'b');
+SELECT occ_update('docs', 1, 1, '{"title": "a2"}');
+});
+my $owned_dump = $src->basedir . '/owned.dump';
+$src->command_fails_like(
+	[ 'pg_dump', '-U', 'app_owner', '-Fc', '-f', $owned_dump, 'owned' ],
+	qr/permission denied for table occ_secret/,
+	'a non-superuser owner\'s pg_dump cannot read occ_secret');
+$src->command_ok(
+	[
+		'pg_dump', '-U', 'app_owner', '--exclude-table-data=occ_secret',
+		'-Fc', '-f', $owned_dump, 'owned'
+	],
+	'pg_dump --exclude-table-data=occ_secret as the owner');
+$src->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'owned_restored', $owned_dump ],
+	'pg_restore of that dump');
+my $owned_q = 'SELECT id, title, version, etag FROM docs ORDER BY id';
+is($src->safe_psql('owned_restored', $owned_q),
+	$src->safe_psql('owned', $owned_q),
+	'without the secret: versions and ETags still restored identical');
+isnt(
+	$src->safe_psql('owned_restored', q{SELECT encode(secret, 'hex') FROM occ_secret}),
+	$src->safe_psql('owned', q{SELECT encode(secret, 'hex') FROM occ_secret}),
+	'without the secret: the restored database has a secret of its own');
+my ($oe) = $src->safe_psql('owned', 'SELECT etag FROM docs WHERE id = 1');
+is( $src->safe_psql(
+		'owned_restored',
+		qq{SET ROLE app_owner; SELECT occ_update_if_match('docs', 1, '"$oe"', '{"title": "a3"}')->>'version'}),
+	'3',
+	'without the secret: a pre-dump ETag still matches');
 
 $src->stop;
 $other->stop;
