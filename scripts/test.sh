@@ -17,6 +17,7 @@ SUITES=(
 	"python|clients/python|unittest"
 	"node|clients/node|node_tap"
 	"stress|test/stress/run.sh|exit_status"
+	"fuzz|test/fuzz/run.sh|exit_status"
 )
 
 make_installcheck() { occ_as_pg make -C "$OCC_TREE" -s installcheck PG_CONFIG="$PG_CONFIG" "$@"; }
@@ -36,10 +37,10 @@ stub_missing_expected() { # $1: glob of the tests
 
 suite_regress() { stub_missing_expected 'test/sql/*.sql' && make_installcheck ISOLATION= TAP_TESTS=; }
 suite_isolation() { stub_missing_expected 'test/specs/*.spec' && make_installcheck REGRESS= TAP_TESTS=; }
-suite_tap() { make_installcheck REGRESS= ISOLATION=; }
+suite_tap() { occ_apt pgbouncer && make_installcheck REGRESS= ISOLATION=; } # pgbouncer for 006
 
 suite_python() {
-	occ_apt python3 python3-psycopg &&
+	occ_apt python3 python3-psycopg python3-psycopg2 python3-sqlalchemy &&
 		occ_as_pg env -C "$OCC_TREE/clients/python" /usr/bin/python3 -m unittest discover -v
 }
 
@@ -53,6 +54,7 @@ suite_node() {
 }
 
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
+suite_fuzz() { occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
 
 # Result counters: each prints "passed failed" for a suite's log ($1) and exit status ($2).
 count_pg_regress() { # PG 15: "test name ... ok", "     name ... FAILED"
