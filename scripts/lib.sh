@@ -7,7 +7,7 @@
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_CONFIG=$PG_BIN/pg_config
 OCC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-OCC_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl perl make gcc libc6-dev)
+OCC_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl perl make gcc libc6-dev pgbouncer)
 OCC_WORK=""    # /tmp/occ.XXXXXX, owned by postgres: tree/ data/ sock/ *.log
 OCC_TREE=""    # the copy of the repository, where builds and tests run
 

@@ -10,6 +10,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -153,6 +154,7 @@ occ_enable(PG_FUNCTION_ARGS)
 				 errmsg("version_column and etag_column must differ from each other and from \"%s\"",
 						OCC_FIELDS_COLUMN)));
 
+	PreventCommandIfReadOnly("occ_enable()");
 	rel = occ_open_owned_table(relid);
 	qname = psprintf("%s.%s",
 					 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
@@ -288,6 +290,7 @@ occ_disable(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument \"tbl\" must not be null")));
+	PreventCommandIfReadOnly("occ_disable()");
 	rel = occ_open_owned_table(PG_GETARG_OID(0));
 	enabled = occ_table_for_relation(rel, true) != NULL;
 	sql = psprintf("DROP TRIGGER %s ON %s.%s", quote_identifier(OCC_TRIGGER_NAME),
