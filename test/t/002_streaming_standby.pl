@@ -107,11 +107,7 @@ for my $w (sort keys %ddl)
 {
 	my $e = sql_error($standby, 'postgres', $ddl{$w});
 	like($e->{sqlstate}, qr/^(25006|55000)$/, "$w on the standby is refused");
-  TODO:
-	{
-		local $TODO = 'occ_enable/occ_disable should check read-only before locking';
-		is($e->{sqlstate}, '25006', "$w on the standby fails with 25006");
-	}
+	is($e->{sqlstate}, '25006', "$w on the standby fails with 25006");
 }
 for my $q ($docs_q, $notes_q)
 {
