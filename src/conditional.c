@@ -1026,22 +1026,6 @@ occ_delete_if_match(PG_FUNCTION_ARGS)
 	return occ_conditional(fcinfo, OCC_KIND_DELETE, OCC_COND_ETAG);
 }
 
-/* Appends a list of names as a JSON array. */
-static void
-occ_append_names(StringInfo buf, List *names)
-{
-	ListCell   *lc;
-
-	appendStringInfoChar(buf, '[');
-	foreach(lc, names)
-	{
-		if (lc != list_head(names))
-			appendStringInfoChar(buf, ',');
-		escape_json(buf, (char *) lfirst(lc));
-	}
-	appendStringInfoChar(buf, ']');
-}
-
 /*
  * occ_try_update(tbl regclass, id "any", expected_version bigint, patch jsonb)
  *		occ_update that reports a conflict or a missing row in its result
@@ -1090,11 +1074,11 @@ occ_try_update(PG_FUNCTION_ARGS)
 	if (res.outcome == OCC_OUT_CONFLICT && !res.info.has_fields)
 		appendStringInfoString(&out, "null");	/* row granularity: not known */
 	else
-		occ_append_names(&out, res.info.conflicting_fields);
+		occ_names_json(&out, res.info.conflicting_fields);
 	if (res.info.has_fields)
 	{
 		appendStringInfoString(&out, ",\"changed_fields\":");
-		occ_append_names(&out, res.info.changed_fields);
+		occ_names_json(&out, res.info.changed_fields);
 	}
 	appendStringInfoChar(&out, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));

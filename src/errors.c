@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/json.h"
@@ -68,8 +69,22 @@ occ_key_json(StringInfo buf, OccTable *t, Datum *keys)
 	appendStringInfoChar(buf, '}');
 }
 
+/* A hash of a row's key (its JSON form), to recognise the same row again. */
+uint32
+occ_key_hash(OccTable *t, Datum *keys)
+{
+	StringInfoData buf;
+	uint32		h;
+
+	initStringInfo(&buf);
+	occ_key_json(&buf, t, keys);
+	h = hash_bytes((unsigned char *) buf.data, buf.len);
+	pfree(buf.data);
+	return h;
+}
+
 /* Appends a list of names as a JSON array. */
-static void
+void
 occ_names_json(StringInfo buf, List *names)
 {
 	ListCell   *lc;

@@ -158,6 +158,8 @@ typedef struct OccErrorInfo
 
 /* errors.c */
 extern void occ_key_json(StringInfo buf, OccTable *t, Datum *keys);
+extern uint32 occ_key_hash(OccTable *t, Datum *keys);
+extern void occ_names_json(StringInfo buf, List *names);
 extern void occ_error_detail(StringInfo buf, OccTable *t, Datum *keys,
 							 OccErrorInfo *info, bool with_table);
 extern void occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info) pg_attribute_noreturn();

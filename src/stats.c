@@ -264,20 +264,6 @@ occ_stats_entry(OccTable *t, bool *exclusive)
 	return e;
 }
 
-/* A hash of the key, to match a retry with the conflict before it. */
-static uint32
-occ_key_hash(OccTable *t, Datum *keys)
-{
-	StringInfoData buf;
-	uint32		h;
-
-	initStringInfo(&buf);
-	occ_key_json(&buf, t, keys);
-	h = hash_bytes((unsigned char *) buf.data, buf.len);
-	pfree(buf.data);
-	return h;
-}
-
 /* Logs a conflict as one line of JSON (occ.log_conflicts). */
 static void
 occ_log_conflict(OccTable *t, Datum *keys, OccErrorInfo *info)

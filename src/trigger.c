@@ -55,20 +55,6 @@ static OccMoved moved;
 static int64 occ_tuple_version(OccTable *t, TupleDesc desc, HeapTuple tup, bool *isnull);
 static bool occ_tuple_keys(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys);
 
-/* A hash of a row's key, for the partition-move marker. */
-static uint32
-occ_moved_keyhash(OccTable *t, Datum *keys)
-{
-	StringInfoData buf;
-	uint32		h;
-
-	initStringInfo(&buf);
-	occ_key_json(&buf, t, keys);
-	h = hash_bytes((unsigned char *) buf.data, buf.len);
-	pfree(buf.data);
-	return h;
-}
-
 /* Is this insert the second half of the move the marker describes? */
 static bool
 occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
@@ -89,7 +75,7 @@ occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
 	if (occ_tuple_version(t, desc, tup, &isnull) != moved.version || isnull)
 		return false;
 	return occ_tuple_keys(t, desc, tup, keys) &&
-		occ_moved_keyhash(t, keys) == moved.keyhash;
+		occ_key_hash(t, keys) == moved.keyhash;
 }
 
 /* Do two non-null values of a column hold the same bytes? */
@@ -485,7 +471,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 		moved.valid = true;
 		moved.lxid = MyProc->lxid;
 		moved.cid = GetCurrentCommandId(false);
-		moved.keyhash = occ_moved_keyhash(t, keys);
+		moved.keyhash = occ_key_hash(t, keys);
 		moved.version = version;
 		memcpy(moved.etag, VARDATA(DatumGetPointer(etag)), OCC_ETAG_LEN);
 	}
