@@ -8,6 +8,7 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
@@ -23,6 +24,18 @@
 PG_FUNCTION_INFO_V1(occ_enable);
 PG_FUNCTION_INFO_V1(occ_disable);
 PG_FUNCTION_INFO_V1(occ_trigger_args);
+
+/* Does rel have occ's trigger only as the clone of its parent's? */
+static bool
+occ_inherited_trigger(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+
+	for (int i = 0; td && i < td->numtriggers; i++)
+		if (strcmp(td->triggers[i].tgname, OCC_TRIGGER_NAME) == 0)
+			return td->triggers[i].tgisclone;
+	return false;
+}
 
 /* Opens a table the caller owns, with the lock DDL on it needs. */
 static Relation
@@ -43,6 +56,12 @@ occ_open_owned_table(Oid relid)
 	if (!occ_table_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE,
 					   RelationGetRelationName(rel));
+	if (occ_inherited_trigger(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is a partition of a table enabled for occ",
+						RelationGetRelationName(rel)),
+				 errhint("Call occ_enable() or occ_disable() on the partitioned table.")));
 	return rel;
 }
 
@@ -146,6 +165,10 @@ occ_enable(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid version_input \"%s\"", version_input),
 				 errhint("Valid values are \"ignore\", \"expected\" and \"next\".")));
+	if (version_col[0] == '\0' || etag_col[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version_column and etag_column must not be empty")));
 	if (strcmp(version_col, etag_col) == 0 ||
 		strcmp(version_col, OCC_FIELDS_COLUMN) == 0 ||
 		strcmp(etag_col, OCC_FIELDS_COLUMN) == 0)
