@@ -16,7 +16,6 @@ ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=$(EXTENSION)
 
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
-PROVE_FLAGS = -I ./test/t
 
 PG_CPPFLAGS = -I$(srcdir)/src -DOCC_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers $(OCC_CFLAGS)
@@ -26,6 +25,9 @@ EXTRA_CLEAN = results regression.diffs regression.out output_iso tmp_check
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# TAP helpers (OccTest.pm); PGXS resets PROVE_FLAGS, so add after it
+PROVE_FLAGS += -I ./test/t
 
 # every file sees the shared declarations
 $(OBJS): src/occ.h src/compat.h

@@ -37,7 +37,7 @@ stub_missing_expected() { # $1: glob of the tests
 
 suite_regress() { stub_missing_expected 'test/sql/*.sql' && make_installcheck ISOLATION= TAP_TESTS=; }
 suite_isolation() { stub_missing_expected 'test/specs/*.spec' && make_installcheck REGRESS= TAP_TESTS=; }
-suite_tap() { occ_apt pgbouncer && make_installcheck REGRESS= ISOLATION=; } # pgbouncer for 006
+suite_tap() { make_installcheck REGRESS= ISOLATION=; }
 
 suite_python() {
 	occ_apt python3 python3-psycopg python3-psycopg2 python3-sqlalchemy &&
