@@ -964,6 +964,8 @@ occ_count(OccRequest *r, OccResult *res)
 		[OCC_OUT_NOT_FOUND] = OCC_STAT_NOT_FOUND,
 	};
 
+	if (res->outcome == OCC_OUT_UNCHANGED)
+		return;					/* nothing written: no retry resolved either */
 	occ_stats_event(r->t, events[res->outcome], r->keys, &res->info);
 }
 

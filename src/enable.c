@@ -138,7 +138,7 @@ occ_enable(PG_FUNCTION_ARGS)
 	bool		was_enabled;
 	bool		was_field = false;
 	bool		forced;
-	OccTable   *old;
+	OccGranularity old_granularity;
 	OccBackfill backfill = OCC_BACKFILL_NONE;
 	char	   *qname;
 	char	   *schema;
@@ -214,9 +214,8 @@ occ_enable(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the version and etag columns cannot be part of the primary key")));
-	old = occ_table_for_relation(rel, true);
-	was_enabled = old != NULL;
-	was_field = old && old->granularity == OCC_GRANULARITY_FIELD;
+	was_enabled = occ_relation_enabled(rel, &old_granularity);
+	was_field = was_enabled && old_granularity == OCC_GRANULARITY_FIELD;
 	if (!was_enabled)
 		backfill = OCC_BACKFILL_ALL;
 	else if (g == OCC_GRANULARITY_FIELD && (!was_field || !OidIsValid(ftype)))
@@ -307,6 +306,7 @@ occ_disable(PG_FUNCTION_ARGS)
 {
 	Relation	rel;
 	bool		enabled;
+	OccGranularity g;
 	char	   *sql;
 
 	if (PG_ARGISNULL(0))
@@ -315,7 +315,7 @@ occ_disable(PG_FUNCTION_ARGS)
 				 errmsg("argument \"tbl\" must not be null")));
 	PreventCommandIfReadOnly("occ_disable()");
 	rel = occ_open_owned_table(PG_GETARG_OID(0));
-	enabled = occ_table_for_relation(rel, true) != NULL;
+	enabled = occ_relation_enabled(rel, &g);
 	sql = psprintf("DROP TRIGGER %s ON %s.%s", quote_identifier(OCC_TRIGGER_NAME),
 				   quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
 				   quote_identifier(RelationGetRelationName(rel)));

@@ -425,6 +425,23 @@ occ_find_trigger(Relation rel)
 }
 
 /*
+ * Is rel enabled (does it have occ's trigger), and with which granularity?
+ * Unlike occ_table_for_relation(), checks nothing else, so that occ_enable()
+ * and occ_disable() can repair a table whose columns were renamed.
+ */
+bool
+occ_relation_enabled(Relation rel, OccGranularity *g)
+{
+	Trigger    *trig = occ_find_trigger(rel);
+
+	if (trig == NULL)
+		return false;
+	if (trig->tgnargs < 3 || !occ_parse_granularity(trig->tgargs[2], g))
+		*g = OCC_GRANULARITY_ROW;
+	return true;
+}
+
+/*
  * The description of an enabled relation, from the cache when it is still
  * valid.  A relation that is not enabled gives NULL with missing_ok, else
  * an error.

@@ -120,7 +120,7 @@ typedef struct OccTable
 
 /* meta.c */
 extern OccTable *occ_table_for_relation(Relation rel, bool missing_ok);
-extern OccTable *occ_table_for_trigger(Relation rel, const char **args, int nargs);
+extern bool occ_relation_enabled(Relation rel, OccGranularity *g);
 extern bool occ_parse_granularity(const char *s, OccGranularity *g);
 extern bool occ_parse_version_input(const char *s, OccVersionInput *v);
 extern const char *occ_granularity_name(OccGranularity g);
