@@ -28,14 +28,6 @@
 #define OCC_HAVE_SHMEM_REQUEST_HOOK 1
 #endif
 
-/* Keyed hashing: pg_hmac exists from 14; on 13 occ builds its own HMAC. */
-#if PG_VERSION_NUM >= 140000
-#include "common/hmac.h"
-#define OCC_HAVE_PG_HMAC 1
-#else
-#include "common/sha2.h"
-#endif
-
 /* MarkGUCPrefixReserved() replaced EmitWarningsOnPlaceholders() in 15. */
 #if PG_VERSION_NUM >= 150000
 #define occ_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)

@@ -84,6 +84,9 @@ typedef struct OccRequest
 	Jsonb	   *patch;
 	int			ncols;
 	AttrNumber *cols;
+	bool		typed;			/* patch values converted here, passed as parameters */
+	Datum	   *colvals;
+	char	   *colnulls;
 } OccRequest;
 
 /* What a request did; row is the new, deleted or (on a conflict) current row. */
@@ -93,6 +96,10 @@ typedef struct OccResult
 	Jsonb	   *row;
 	OccErrorInfo info;
 } OccResult;
+
+static JsonbValue *occ_member(JsonbContainer *c, const char *name, int len);
+static Datum occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond);
+static Datum occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond);
 
 /* Fills in what the statements of t share: extension schema, key condition. */
 static void
@@ -156,24 +163,27 @@ occ_build_sql(OccRequest *r)
 			{
 				Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
 				const char *col = quote_identifier(NameStr(att->attname));
+				char	   *value = r->typed ?
+					psprintf("$%d", t->nkeys + 4 + i) : psprintf("occ_p.%s", col);
 
 				if (i > 0)
 					appendStringInfoString(&s, ", ");
 				if (occ_is_json_type(att->atttypid))
 				{
-					appendStringInfo(&s, "%s = %s.occ_merge_patch(occ_t.%s::pg_catalog.jsonb, occ_p.%s)",
-									 col, t->ext_schema, col, col);
+					appendStringInfo(&s, "%s = %s.occ_merge_patch(occ_t.%s::pg_catalog.jsonb, %s)",
+									 col, t->ext_schema, col, value);
 					if (att->atttypid != JSONBOID)
 						appendStringInfo(&s, "::%s", occ_column_sqltype(att));
 				}
 				else
-					appendStringInfo(&s, "%s = occ_p.%s", col, col);
+					appendStringInfo(&s, "%s = %s", col, value);
 			}
 			if (t->version_input == OCC_INPUT_EXPECTED)
 				appendStringInfo(&s, ", %s = occ_t.%s", ver, ver);
 			else if (t->version_input == OCC_INPUT_NEXT)
 				appendStringInfo(&s, ", %s = occ_t.%s OPERATOR(pg_catalog.+) 1", ver, ver);
-			occ_append_patch_record(&s, r, desc);
+			if (!r->typed)
+				occ_append_patch_record(&s, r, desc);
 			appendStringInfoString(&s, " WHERE ");
 			break;
 		case OCC_KIND_DELETE:
@@ -202,11 +212,15 @@ occ_build_sql(OccRequest *r)
 	return s.data;
 }
 
-/* Prepares and keeps a statement; parameters: keys, version, ETags, patch. */
+/*
+ * Prepares and keeps a statement.  Parameters: keys, version, ETags, patch,
+ * then (typed updates) one value per patched column.
+ */
 static SPIPlanPtr
-occ_prepare(OccTable *t, const char *sql)
+occ_prepare(OccTable *t, const char *sql, OccRequest *r)
 {
-	Oid		   *types = palloc((t->nkeys + 3) * sizeof(Oid));
+	int			ncols = r && r->typed ? r->ncols : 0;
+	Oid		   *types = palloc((t->nkeys + 3 + ncols) * sizeof(Oid));
 	SPIPlanPtr	plan;
 
 	for (int i = 0; i < t->nkeys; i++)
@@ -214,7 +228,13 @@ occ_prepare(OccTable *t, const char *sql)
 	types[t->nkeys] = INT8OID;
 	types[t->nkeys + 1] = TEXTARRAYOID;
 	types[t->nkeys + 2] = JSONBOID;
-	plan = SPI_prepare(sql, t->nkeys + 3, types);
+	for (int i = 0; i < ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(r->rel), r->cols[i] - 1);
+
+		types[t->nkeys + 3 + i] = occ_is_json_type(att->atttypid) ? JSONBOID : att->atttypid;
+	}
+	plan = SPI_prepare(sql, t->nkeys + 3 + ncols, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
 			 SPI_result_code_string(SPI_result));
@@ -227,7 +247,7 @@ static SPIPlanPtr
 occ_get_plan(OccRequest *r)
 {
 	OccTable   *t = r->t;
-	int			op = OCC_OP(r->kind, r->cond);
+	int			op = OCC_OP(r->kind, r->cond) + (r->typed && r->kind == OCC_KIND_UPDATE ? 100 : 0);
 	ListCell   *lc;
 	OccPlan    *p;
 	MemoryContext old;
@@ -256,7 +276,7 @@ occ_get_plan(OccRequest *r)
 	p->cols = palloc(Max(r->ncols, 1) * sizeof(AttrNumber));
 	memcpy(p->cols, r->cols, r->ncols * sizeof(AttrNumber));
 	MemoryContextSwitchTo(old);
-	p->plan = occ_prepare(t, occ_build_sql(r));
+	p->plan = occ_prepare(t, occ_build_sql(r), r);
 
 	old = MemoryContextSwitchTo(t->mcxt);
 	t->plans = lcons(p, t->plans);
@@ -265,7 +285,7 @@ occ_get_plan(OccRequest *r)
 		OccPlan    *victim = (OccPlan *) llast(t->plans);
 
 		t->plans = list_delete_last(t->plans);
-		occ_retire_plan(victim->plan);
+		occ_drop_plan(victim->plan);
 		pfree(victim->cols);
 		pfree(victim);
 	}
@@ -427,6 +447,70 @@ occ_convert_id(OccTable *t, FunctionCallInfo fcinfo, Datum *keys)
 	}
 }
 
+/*
+ * Converts the patch's values to their columns' types here, exactly as
+ * jsonb_populate_record() does for scalars (the type's input function on
+ * the value's text; JSON null is NULL, checked by a domain's constraints),
+ * so that the UPDATE takes them as parameters.  A JSON array or object for a
+ * column that is not json/jsonb needs jsonb_populate_record()'s own
+ * conversion: then the statement calls jsonb_to_record() instead.
+ */
+static void
+occ_convert_patch(OccRequest *r)
+{
+	TupleDesc	desc = RelationGetDescr(r->rel);
+
+	r->typed = true;
+	for (int i = 0; i < r->ncols && r->typed; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
+		JsonbValue *v = occ_member(&r->patch->root, NameStr(att->attname),
+								   strlen(NameStr(att->attname)));
+
+		if (v->type == jbvBinary && !occ_is_json_type(att->atttypid))
+			r->typed = false;
+	}
+	if (!r->typed)
+		return;
+
+	r->colvals = palloc(Max(r->ncols, 1) * sizeof(Datum));
+	r->colnulls = palloc(Max(r->ncols, 1) * sizeof(char));
+	for (int i = 0; i < r->ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
+		JsonbValue *v = occ_member(&r->patch->root, NameStr(att->attname),
+								   strlen(NameStr(att->attname)));
+		char	   *str = NULL;
+		Oid			typinput;
+		Oid			typioparam;
+
+		r->colnulls[i] = v->type == jbvNull ? 'n' : ' ';
+		if (occ_is_json_type(att->atttypid))
+		{
+			r->colvals[i] = v->type == jbvNull ? (Datum) 0 :
+				JsonbPGetDatum(JsonbValueToJsonb(v));
+			continue;
+		}
+		switch (v->type)
+		{
+			case jbvString:
+				str = pnstrdup(v->val.string.val, v->val.string.len);
+				break;
+			case jbvNumeric:
+				str = DatumGetCString(DirectFunctionCall1(numeric_out,
+														  NumericGetDatum(v->val.numeric)));
+				break;
+			case jbvBool:
+				str = pstrdup(v->val.boolean ? "true" : "false");
+				break;
+			default:
+				break;
+		}
+		getTypeInputInfo(att->atttypid, &typinput, &typioparam);
+		r->colvals[i] = OidInputFunctionCall(typinput, str, typioparam, att->atttypmod);
+	}
+}
+
 /* Checks the patch's columns and records its shape in r. */
 static void
 occ_patch_shape(OccRequest *r)
@@ -492,6 +576,7 @@ occ_patch_shape(OccRequest *r)
 		r->cols[n++] = attnum;
 	}
 	r->ncols = n;
+	occ_convert_patch(r);
 }
 
 /*
@@ -540,11 +625,18 @@ occ_parse_if_match(OccRequest *r, text *value)
 	r->expected_etag = ntags == 1 && first ? first : text_to_cstring(value);
 }
 
-/* Fills the statement parameters of a request. */
+/* Fills the statement parameters of a request (arrays of occ_nparams()). */
 static void
 occ_fill_params(OccRequest *r, Datum *values, char *nulls)
 {
 	int			n = r->t->nkeys;
+
+	if (r->typed && r->kind == OCC_KIND_UPDATE)
+		for (int i = 0; i < r->ncols; i++)
+		{
+			values[n + 3 + i] = r->colvals[i];
+			nulls[n + 3 + i] = r->colnulls[i];
+		}
 
 	for (int i = 0; i < n; i++)
 	{
@@ -563,8 +655,8 @@ occ_fill_params(OccRequest *r, Datum *values, char *nulls)
 static Jsonb *
 occ_execute(OccRequest *r)
 {
-	Datum		values[INDEX_MAX_KEYS + 3];
-	char		nulls[INDEX_MAX_KEYS + 3];
+	Datum	   *values = palloc((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(Datum));
+	char	   *nulls = palloc((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(char));
 	SPIPlanPtr	plan = occ_get_plan(r);
 	bool		isnull;
 	Datum		d;
@@ -741,7 +833,7 @@ occ_probe_plan(OccTable *t, bool lock)
 								   t->qualified_name, t->key_cond,
 								   lock ? " FOR UPDATE OF occ_t" : "");
 
-		*slot = occ_prepare(t, sql);
+		*slot = occ_prepare(t, sql, NULL);
 	}
 	return (SPIPlanPtr) *slot;
 }
@@ -754,8 +846,8 @@ static void
 occ_run(OccRequest *r, OccResult *res)
 {
 	OccTable   *t = r->t;
-	Datum		values[INDEX_MAX_KEYS + 3];
-	char		nulls[INDEX_MAX_KEYS + 3];
+	Datum	   *values = palloc((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(Datum));
+	char	   *nulls = palloc((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(char));
 	bool		merging;
 	bool		lock;
 	bool		retried = false;
@@ -969,6 +1061,29 @@ occ_count(OccRequest *r, OccResult *res)
 	occ_stats_event(r->t, events[res->outcome], r->keys, &res->info);
 }
 
+/*
+ * Runs fn(fcinfo, kind, cond) as one call of a conditional function (see
+ * occ_call_enter() in meta.c).
+ */
+static Datum
+occ_guarded(Datum (*fn) (FunctionCallInfo, OccKind, OccCond),
+			FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
+{
+	volatile Datum result = (Datum) 0;
+
+	occ_call_enter();
+	PG_TRY();
+	{
+		result = fn(fcinfo, kind, cond);
+	}
+	PG_FINALLY();
+	{
+		occ_call_exit();
+	}
+	PG_END_TRY();
+	return result;
+}
+
 /* The work of the four raising functions. */
 static Datum
 occ_conditional(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
@@ -995,7 +1110,7 @@ occ_conditional(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 Datum
 occ_update(PG_FUNCTION_ARGS)
 {
-	return occ_conditional(fcinfo, OCC_KIND_UPDATE, OCC_COND_VERSION);
+	return occ_guarded(occ_conditional, fcinfo, OCC_KIND_UPDATE, OCC_COND_VERSION);
 }
 
 /*
@@ -1005,7 +1120,7 @@ occ_update(PG_FUNCTION_ARGS)
 Datum
 occ_update_if_match(PG_FUNCTION_ARGS)
 {
-	return occ_conditional(fcinfo, OCC_KIND_UPDATE, OCC_COND_ETAG);
+	return occ_guarded(occ_conditional, fcinfo, OCC_KIND_UPDATE, OCC_COND_ETAG);
 }
 
 /*
@@ -1015,7 +1130,7 @@ occ_update_if_match(PG_FUNCTION_ARGS)
 Datum
 occ_delete(PG_FUNCTION_ARGS)
 {
-	return occ_conditional(fcinfo, OCC_KIND_DELETE, OCC_COND_VERSION);
+	return occ_guarded(occ_conditional, fcinfo, OCC_KIND_DELETE, OCC_COND_VERSION);
 }
 
 /*
@@ -1025,7 +1140,7 @@ occ_delete(PG_FUNCTION_ARGS)
 Datum
 occ_delete_if_match(PG_FUNCTION_ARGS)
 {
-	return occ_conditional(fcinfo, OCC_KIND_DELETE, OCC_COND_ETAG);
+	return occ_guarded(occ_conditional, fcinfo, OCC_KIND_DELETE, OCC_COND_ETAG);
 }
 
 /*
@@ -1036,6 +1151,13 @@ occ_delete_if_match(PG_FUNCTION_ARGS)
  */
 Datum
 occ_try_update(PG_FUNCTION_ARGS)
+{
+	return occ_guarded(occ_try_update_work, fcinfo, OCC_KIND_UPDATE, OCC_COND_VERSION);
+}
+
+/* The work of occ_try_update(). */
+static Datum
+occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 {
 	static const char *const status[] = {
 		[OCC_OUT_UPDATED] = "updated",
@@ -1199,6 +1321,13 @@ occ_read_batch_item(OccRequest *r, JsonbValue *v, int index)
 Datum
 occ_update_many(PG_FUNCTION_ARGS)
 {
+	return occ_guarded(occ_update_many_work, fcinfo, OCC_KIND_UPDATE, OCC_COND_VERSION);
+}
+
+/* The work of occ_update_many(). */
+static Datum
+occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
+{
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	OccRequest	r;
 	Jsonb	   *changes;
@@ -1254,6 +1383,7 @@ occ_update_many(PG_FUNCTION_ARGS)
 
 		memcpy(r.keys, sorted[i]->keys, sizeof(r.keys));
 		r.patch = NULL;
+		r.typed = false;
 		occ_fill_params(&r, values, nulls);
 		if (SPI_execute_plan(occ_probe_plan(r.t, true), values, nulls, false, 1) < 0)
 			elog(ERROR, "occ: lock failed");

@@ -44,6 +44,9 @@ typedef struct OccCacheEntry
 static HTAB *occ_cache = NULL;
 static List *occ_retired_tables = NIL;
 static List *occ_retired_plans = NIL;
+static int	occ_call_depth = 0;	/* conditional function calls under way */
+
+static void occ_retire_plan(void *plan);
 
 /* Frees a table description and the plans it holds. */
 static void
@@ -80,26 +83,82 @@ occ_relcache_callback(Datum arg, Oid relid)
 			entry->table->valid = false;
 }
 
-/* Frees retired descriptions and plans once no statement can use them. */
+/* Frees retired descriptions and plans: no statement can be using them. */
+static void
+occ_free_retired(void)
+{
+	ListCell   *lc;
+	List	   *plans = occ_retired_plans;
+	List	   *tables = occ_retired_tables;
+
+	occ_retired_plans = NIL;
+	occ_retired_tables = NIL;
+	foreach(lc, plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(lc));
+	list_free(plans);
+	foreach(lc, tables)
+		occ_free_table((OccTable *) lfirst(lc));
+	list_free(tables);
+}
+
+/*
+ * At commit nothing is in use: frees what was retired, and the descriptions
+ * of relations that changed or went away (dropped tables included).
+ */
 static void
 occ_xact_callback(XactEvent event, void *arg)
 {
-	ListCell   *lc;
-	MemoryContext old;
+	HASH_SEQ_STATUS status;
+	OccCacheEntry *entry;
 
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		occ_call_depth = 0;
+		return;
+	}
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT &&
 		event != XACT_EVENT_PREPARE)
 		return;
-	old = MemoryContextSwitchTo(CacheMemoryContext);
-	foreach(lc, occ_retired_plans)
-		SPI_freeplan((SPIPlanPtr) lfirst(lc));
-	list_free(occ_retired_plans);
-	occ_retired_plans = NIL;
-	foreach(lc, occ_retired_tables)
-		occ_free_table((OccTable *) lfirst(lc));
-	list_free(occ_retired_tables);
-	occ_retired_tables = NIL;
-	MemoryContextSwitchTo(old);
+	occ_call_depth = 0;
+	occ_free_retired();
+	hash_seq_init(&status, occ_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->table && entry->table->valid)
+			continue;
+		if (entry->table)
+			occ_free_table(entry->table);
+		hash_search(occ_cache, &entry->relid, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * Brackets a call of a conditional function.  Outside any call, what was
+ * retired is freed at once; inside a nested call it waits.
+ */
+void
+occ_call_enter(void)
+{
+	if (occ_call_depth == 0 && (occ_retired_plans || occ_retired_tables))
+		occ_free_retired();
+	occ_call_depth++;
+}
+
+void
+occ_call_exit(void)
+{
+	if (occ_call_depth > 0)
+		occ_call_depth--;
+}
+
+/* A plan evicted from a full cache: freed now unless a nested call may use it. */
+void
+occ_drop_plan(void *plan)
+{
+	if (occ_call_depth <= 1)
+		SPI_freeplan((SPIPlanPtr) plan);
+	else
+		occ_retire_plan(plan);
 }
 
 /* Puts a description aside until the next commit. */
@@ -112,8 +171,8 @@ occ_retire_table(OccTable *t)
 	MemoryContextSwitchTo(old);
 }
 
-/* Puts a plan aside until the next commit (evicted from a full cache). */
-void
+/* Puts a plan aside until no call can be using it. */
+static void
 occ_retire_plan(void *plan)
 {
 	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);

@@ -24,7 +24,7 @@
 #define OCC_EXTENSION_NAME	"occ"
 #define OCC_SECRET_TABLE	"occ_secret"
 #define OCC_ETAG_LEN		24		/* base64url characters in an ETag */
-#define OCC_MAX_PLANS		32		/* cached statements per table */
+#define OCC_MAX_PLANS		64		/* cached statements per table */
 
 /* SQLSTATE class OC: the last three characters are the HTTP status. */
 #define ERRCODE_OCC_CONFLICT				MAKE_SQLSTATE('O','C','4','0','9')
@@ -128,7 +128,9 @@ extern const char *occ_version_input_name(OccVersionInput v);
 extern char *occ_extension_schema(bool missing_ok);
 extern Oid	occ_extension_namespace(void);
 extern void occ_meta_init(void);
-extern void occ_retire_plan(void *plan);
+extern void occ_drop_plan(void *plan);
+extern void occ_call_enter(void);
+extern void occ_call_exit(void);
 
 /* etag.c */
 extern text *occ_etag_compute(OccTable *t, Datum *keys, int64 version,
