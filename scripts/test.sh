@@ -54,7 +54,7 @@ suite_node() {
 }
 
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
-suite_fuzz() { occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
+suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
 
 # Result counters: each prints "passed failed" for a suite's log ($1) and exit status ($2).
 count_pg_regress() { # PG 15: "test name ... ok", "     name ... FAILED"

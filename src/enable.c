@@ -8,6 +8,7 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_inherits.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -24,6 +25,8 @@
 PG_FUNCTION_INFO_V1(occ_enable);
 PG_FUNCTION_INFO_V1(occ_disable);
 PG_FUNCTION_INFO_V1(occ_trigger_args);
+
+static void occ_exec(const char *sql);
 
 /* Does rel have occ's trigger only as the clone of its parent's? */
 static bool
@@ -104,6 +107,38 @@ occ_is_key_column(Relation rel, const char *name)
 	return found;
 }
 
+/*
+ * Drops the occ triggers that partitions of relid were enabled with on their
+ * own, so that the partitioned table's trigger can be cloned onto them.
+ */
+static void
+occ_drop_partition_triggers(Oid relid)
+{
+	List	   *parts = find_all_inheritors(relid, AccessExclusiveLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, parts)
+	{
+		Oid			part = lfirst_oid(lc);
+		Relation	prel;
+		bool		own = false;
+
+		if (part == relid)
+			continue;
+		prel = table_open(part, NoLock);
+		for (int i = 0; prel->trigdesc && i < prel->trigdesc->numtriggers; i++)
+			if (strcmp(prel->trigdesc->triggers[i].tgname, OCC_TRIGGER_NAME) == 0 &&
+				!prel->trigdesc->triggers[i].tgisclone)
+				own = true;
+		if (own)
+			occ_exec(psprintf("DROP TRIGGER %s ON %s.%s",
+							  quote_identifier(OCC_TRIGGER_NAME),
+							  quote_identifier(get_namespace_name(RelationGetNamespace(prel))),
+							  quote_identifier(RelationGetRelationName(prel))));
+		table_close(prel, NoLock);
+	}
+}
+
 /* Runs one utility or DML statement through SPI. */
 static void
 occ_exec(const char *sql)
@@ -138,7 +173,10 @@ occ_enable(PG_FUNCTION_ARGS)
 	bool		was_enabled;
 	bool		was_field = false;
 	bool		forced;
+	bool		partitioned;
 	OccGranularity old_granularity;
+	char	   *old_version = NULL;
+	char	   *old_etag = NULL;
 	OccBackfill backfill = OCC_BACKFILL_NONE;
 	char	   *qname;
 	char	   *schema;
@@ -214,13 +252,16 @@ occ_enable(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the version and etag columns cannot be part of the primary key")));
-	was_enabled = occ_relation_enabled(rel, &old_granularity);
+	was_enabled = occ_relation_enabled(rel, &old_granularity, &old_version, &old_etag);
 	was_field = was_enabled && old_granularity == OCC_GRANULARITY_FIELD;
-	if (!was_enabled)
-		backfill = OCC_BACKFILL_ALL;
+	if (!was_enabled || !OidIsValid(vtype) || !OidIsValid(etype) ||
+		(old_version && strcmp(old_version, version_col) != 0) ||
+		(old_etag && strcmp(old_etag, etag_col) != 0))
+		backfill = OCC_BACKFILL_ALL;	/* new or other columns: first ETags */
 	else if (g == OCC_GRANULARITY_FIELD && (!was_field || !OidIsValid(ftype)))
 		backfill = OCC_BACKFILL_FIELDS;
 	forced = rel->rd_rel->relforcerowsecurity;
+	partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
 	table_close(rel, NoLock);
 
 	schema = occ_extension_schema(false);
@@ -252,6 +293,8 @@ occ_enable(PG_FUNCTION_ARGS)
 		occ_exec(sql.data);
 		resetStringInfo(&sql);
 	}
+	if (partitioned)
+		occ_drop_partition_triggers(relid);
 	appendStringInfo(&sql,
 					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
 					 "EXECUTE FUNCTION %s.occ_trigger(%s, %s, %s, %s%s%s)",
@@ -315,7 +358,7 @@ occ_disable(PG_FUNCTION_ARGS)
 				 errmsg("argument \"tbl\" must not be null")));
 	PreventCommandIfReadOnly("occ_disable()");
 	rel = occ_open_owned_table(PG_GETARG_OID(0));
-	enabled = occ_relation_enabled(rel, &g);
+	enabled = occ_relation_enabled(rel, &g, NULL, NULL);
 	sql = psprintf("DROP TRIGGER %s ON %s.%s", quote_identifier(OCC_TRIGGER_NAME),
 				   quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
 				   quote_identifier(RelationGetRelationName(rel)));

@@ -489,7 +489,8 @@ occ_find_trigger(Relation rel)
  * and occ_disable() can repair a table whose columns were renamed.
  */
 bool
-occ_relation_enabled(Relation rel, OccGranularity *g)
+occ_relation_enabled(Relation rel, OccGranularity *g, char **version_col,
+					 char **etag_col)
 {
 	Trigger    *trig = occ_find_trigger(rel);
 
@@ -497,6 +498,10 @@ occ_relation_enabled(Relation rel, OccGranularity *g)
 		return false;
 	if (trig->tgnargs < 3 || !occ_parse_granularity(trig->tgargs[2], g))
 		*g = OCC_GRANULARITY_ROW;
+	if (version_col)
+		*version_col = trig->tgnargs > 0 ? pstrdup(trig->tgargs[0]) : NULL;
+	if (etag_col)
+		*etag_col = trig->tgnargs > 1 ? pstrdup(trig->tgargs[1]) : NULL;
 	return true;
 }
 

@@ -120,7 +120,8 @@ typedef struct OccTable
 
 /* meta.c */
 extern OccTable *occ_table_for_relation(Relation rel, bool missing_ok);
-extern bool occ_relation_enabled(Relation rel, OccGranularity *g);
+extern bool occ_relation_enabled(Relation rel, OccGranularity *g,
+								 char **version_col, char **etag_col);
 extern bool occ_parse_granularity(const char *s, OccGranularity *g);
 extern bool occ_parse_version_input(const char *s, OccVersionInput *v);
 extern const char *occ_granularity_name(OccGranularity g);

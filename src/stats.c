@@ -27,6 +27,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -561,22 +562,28 @@ occ_recent_conflicts_internal(PG_FUNCTION_ARGS)
 		bool		nulls[11] = {0};
 		int			i = 0;
 		char	   *role;
+		bool		hide_row;
 
 		if (!occ_may_see(rec->dbid, rec->relid, read_all))
 			continue;
+		/* row-level security on the table: the row itself stays hidden */
+		hide_row = !read_all &&
+			check_enable_rls(rec->relid, InvalidOid, true) == RLS_ENABLED;
 		values[i++] = TimestampTzGetDatum(rec->time);
 		values[i] = occ_database_name(rec->dbid, &nulls[i]);
 		i++;
 		values[i++] = CStringGetTextDatum(NameStr(rec->nspname));
 		values[i++] = CStringGetTextDatum(NameStr(rec->relname));
 		values[i++] = CStringGetTextDatum(unpack_sql_state(rec->sqlstate));
-		nulls[i] = rec->key[0] == '\0';
-		values[i++] = rec->key[0] ?
-			DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->key)) : (Datum) 0;
-		nulls[i] = !rec->has_expected;
+		nulls[i] = rec->key[0] == '\0' || hide_row;
+		values[i] = nulls[i] ? (Datum) 0 :
+			DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->key));
+		i++;
+		nulls[i] = !rec->has_expected || hide_row;
 		values[i++] = Int64GetDatum(rec->expected_version);
+		nulls[i] = hide_row;
 		values[i++] = Int64GetDatum(rec->current_version);
-		nulls[i] = rec->fields[0] == '\0';
+		nulls[i] = rec->fields[0] == '\0' || hide_row;
 		values[i++] = rec->fields[0] ?
 			DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->fields)) : (Datum) 0;
 		role = GetUserNameFromId(rec->roleid, true);

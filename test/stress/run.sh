@@ -19,6 +19,7 @@ SECONDS_RUN=${STRESS_SECONDS:-10}
 DB=occ_stress_$$
 TMP=$(mktemp -d)
 
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
 	"$BINDIR/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
 	rm -rf "$TMP"
