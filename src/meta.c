@@ -45,6 +45,7 @@ static HTAB *occ_cache = NULL;
 static List *occ_retired_tables = NIL;
 static List *occ_retired_plans = NIL;
 static int	occ_call_depth = 0;	/* conditional function calls under way */
+static bool occ_cache_stale = false;	/* an entry was invalidated */
 
 static void occ_retire_plan(void *plan);
 
@@ -74,9 +75,13 @@ occ_relcache_callback(Datum arg, Oid relid)
 	{
 		entry = hash_search(occ_cache, &relid, HASH_FIND, NULL);
 		if (entry && entry->table)
+		{
 			entry->table->valid = false;
+			occ_cache_stale = true;
+		}
 		return;
 	}
+	occ_cache_stale = true;
 	hash_seq_init(&status, occ_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
 		if (entry->table)
@@ -121,6 +126,9 @@ occ_xact_callback(XactEvent event, void *arg)
 		return;
 	occ_call_depth = 0;
 	occ_free_retired();
+	if (!occ_cache_stale)
+		return;
+	occ_cache_stale = false;
 	hash_seq_init(&status, occ_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
