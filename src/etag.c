@@ -40,6 +40,7 @@ occ_secret_relcache_callback(Datum arg, Oid relid)
 		secret_valid = false;
 }
 
+/* Registers the secret's invalidation callback; called once from _PG_init. */
 void
 occ_etag_init(void)
 {

@@ -152,6 +152,7 @@ occ_call_enter(void)
 	occ_call_depth++;
 }
 
+/* Ends what occ_call_enter() began. */
 void
 occ_call_exit(void)
 {
@@ -204,6 +205,7 @@ occ_meta_init(void)
 	RegisterXactCallback(occ_xact_callback, NULL);
 }
 
+/* Reads a granularity name; false if it is not one. */
 bool
 occ_parse_granularity(const char *s, OccGranularity *g)
 {
@@ -216,6 +218,7 @@ occ_parse_granularity(const char *s, OccGranularity *g)
 	return true;
 }
 
+/* Reads a version_input name; false if it is not one. */
 bool
 occ_parse_version_input(const char *s, OccVersionInput *v)
 {
@@ -230,12 +233,14 @@ occ_parse_version_input(const char *s, OccVersionInput *v)
 	return true;
 }
 
+/* The name of a granularity, as occ_enable() and occ_tables spell it. */
 const char *
 occ_granularity_name(OccGranularity g)
 {
 	return g == OCC_GRANULARITY_FIELD ? "field" : "row";
 }
 
+/* The name of a version_input mode. */
 const char *
 occ_version_input_name(OccVersionInput v)
 {
