@@ -25,6 +25,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "access/htup_details.h"
+#include "nodes/makefuncs.h"
+#include "utils/fmgroids.h"
 #include "funcapi.h"
 #include "utils/json.h"
 #include "utils/tuplestore.h"
@@ -190,7 +193,7 @@ occ_build_sql(OccRequest *r)
 			appendStringInfo(&s, "DELETE FROM %s AS occ_t WHERE ", t->qualified_name);
 			break;
 		case OCC_KIND_CHECK:
-			appendStringInfo(&s, "SELECT pg_catalog.to_jsonb(occ_t.*) FROM %s AS occ_t WHERE ",
+			appendStringInfo(&s, "SELECT occ_t.* FROM %s AS occ_t WHERE ",
 							 t->qualified_name);
 			break;
 		case OCC_KIND_CONVERT:
@@ -208,7 +211,7 @@ occ_build_sql(OccRequest *r)
 	if (r->kind == OCC_KIND_CHECK)
 		appendStringInfoString(&s, " FOR UPDATE OF occ_t");
 	else
-		appendStringInfoString(&s, " RETURNING pg_catalog.to_jsonb(occ_t.*)");
+		appendStringInfoString(&s, " RETURNING occ_t.*");
 	return s.data;
 }
 
@@ -651,6 +654,161 @@ occ_fill_params(OccRequest *r, Datum *values, char *nulls)
 	nulls[n + 2] = r->patch ? ' ' : 'n';
 }
 
+/*
+ * How each column of a returned row becomes JSON: the common types directly,
+ * every other one through to_jsonb() itself, so that the result is exactly
+ * to_jsonb(row) without its per-call type lookups.
+ */
+typedef enum OccJsonKind
+{
+	OCC_J_INT,
+	OCC_J_BOOL,
+	OCC_J_TEXT,
+	OCC_J_JSONB,
+	OCC_J_OTHER
+} OccJsonKind;
+
+typedef struct OccJsonColumn
+{
+	Oid			typid;
+	char	   *name;
+	int			namelen;
+	OccJsonKind kind;
+	FmgrInfo	to_jsonb;		/* OCC_J_OTHER: to_jsonb() for this type */
+} OccJsonColumn;
+
+typedef struct OccJsonRow
+{
+	int			natts;
+	OccJsonColumn cols[FLEXIBLE_ARRAY_MEMBER];
+} OccJsonRow;
+
+/* Describes how to turn rows of desc into JSON (kept in t's memory). */
+static OccJsonRow *
+occ_json_row_describe(OccTable *t, TupleDesc desc)
+{
+	MemoryContext old = MemoryContextSwitchTo(t->mcxt);
+	OccJsonRow *jr = palloc0(offsetof(OccJsonRow, cols) + desc->natts * sizeof(OccJsonColumn));
+
+	jr->natts = desc->natts;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		OccJsonColumn *c = &jr->cols[i];
+
+		c->typid = att->atttypid;
+		c->name = pstrdup(NameStr(att->attname));
+		c->namelen = strlen(c->name);
+		switch (att->atttypid)
+		{
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+				c->kind = OCC_J_INT;
+				break;
+			case BOOLOID:
+				c->kind = OCC_J_BOOL;
+				break;
+			case TEXTOID:
+			case VARCHAROID:
+				c->kind = OCC_J_TEXT;
+				break;
+			case JSONBOID:
+				c->kind = OCC_J_JSONB;
+				break;
+			default:
+				{
+					Const	   *arg = makeConst(att->atttypid, att->atttypmod,
+												att->attcollation, att->attlen,
+												(Datum) 0, true, att->attbyval);
+
+					c->kind = OCC_J_OTHER;
+					fmgr_info_cxt(F_TO_JSONB, &c->to_jsonb, t->mcxt);
+					c->to_jsonb.fn_expr = (Node *)
+						makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
+									 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+				}
+				break;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return jr;
+}
+
+/* The row as jsonb, exactly as to_jsonb(row) makes it. */
+static Jsonb *
+occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
+{
+	OccJsonRow *jr = (OccJsonRow *) t->json_row;
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	bool		same = jr && jr->natts == desc->natts;
+
+	for (int i = 0; same && i < desc->natts; i++)
+		same = jr->cols[i].typid == TupleDescAttr(desc, i)->atttypid &&
+			strcmp(jr->cols[i].name, NameStr(TupleDescAttr(desc, i)->attname)) == 0;
+	if (!same)
+		t->json_row = jr = occ_json_row_describe(t, desc);
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		OccJsonColumn *c = &jr->cols[i];
+		JsonbValue	k;
+		JsonbValue	v;
+		bool		isnull;
+		Datum		d;
+
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		k.type = jbvString;
+		k.val.string.val = c->name;
+		k.val.string.len = c->namelen;
+		pushJsonbValue(&st, WJB_KEY, &k);
+
+		d = heap_getattr(tup, i + 1, desc, &isnull);
+		if (isnull)
+			v.type = jbvNull;
+		else
+			switch (c->kind)
+			{
+				case OCC_J_INT:
+					v.type = jbvNumeric;
+					v.val.numeric = occ_int64_to_numeric(c->typid == INT2OID ? DatumGetInt16(d) :
+														 c->typid == INT4OID ? DatumGetInt32(d) :
+														 DatumGetInt64(d));
+					break;
+				case OCC_J_BOOL:
+					v.type = jbvBool;
+					v.val.boolean = DatumGetBool(d);
+					break;
+				case OCC_J_TEXT:
+					{
+						text	   *txt = DatumGetTextPP(d);
+
+						v.type = jbvString;
+						v.val.string.val = VARDATA_ANY(txt);
+						v.val.string.len = VARSIZE_ANY_EXHDR(txt);
+					}
+					break;
+				case OCC_J_JSONB:
+				case OCC_J_OTHER:
+					{
+						Jsonb	   *jb = c->kind == OCC_J_JSONB ? DatumGetJsonbP(d) :
+						DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d));
+
+						v.type = jbvBinary;
+						v.val.binary.data = &jb->root;
+						v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+					}
+					break;
+			}
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
 /* Runs the request's statement; the row it returned (copied out of SPI), or NULL. */
 static Jsonb *
 occ_execute(OccRequest *r)
@@ -666,7 +824,11 @@ occ_execute(OccRequest *r)
 		elog(ERROR, "occ: statement failed");
 	if (SPI_processed == 0)
 		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (r->kind != OCC_KIND_CONVERT)
+		d = JsonbPGetDatum(occ_row_to_jsonb(r->t, SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc));
+	else
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
 }
 

@@ -108,6 +108,7 @@ typedef struct OccTable
 	void	   *probe_plan;		/* SELECT version, etag, row by key */
 	void	   *probe_lock_plan;	/* the same, FOR UPDATE */
 	List	   *plans;			/* OccPlan *, most recent first */
+	void	   *json_row;		/* how returned rows become JSON (conditional.c) */
 
 	/* stats.c: counters go to the partitioned table of a partition */
 	Oid			stats_relid;
