@@ -1333,15 +1333,15 @@ occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	OccRequest	r;
 	OccResult	res;
 	StringInfoData out;
+	Datum		result;
 
 	occ_read_request(fcinfo, &r, OCC_KIND_UPDATE, OCC_COND_VERSION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	occ_run(&r, &res);
 	occ_count(&r, &res);
-	SPI_finish();
-	table_close(r.rel, NoLock);
 
+	/* the field lists live in SPI's memory: build the result before leaving it */
 	initStringInfo(&out);
 	appendStringInfoString(&out, "{\"status\":");
 	escape_json(&out, status[res.outcome]);
@@ -1367,7 +1367,11 @@ occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		occ_names_json(&out, res.info.changed_fields);
 	}
 	appendStringInfoChar(&out, '}');
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+	result = SPI_datumTransfer(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)),
+							   false, -1);
+	SPI_finish();
+	table_close(r.rel, NoLock);
+	PG_RETURN_DATUM(result);
 }
 
 /* One item of an occ_update_many batch. */

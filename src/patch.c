@@ -31,8 +31,8 @@ occ_merge_push(JsonbParseState **state, JsonbContainer *target,
 {
 	JsonbIterator *it;
 	JsonbIteratorToken tok;
-	JsonbValue	k;
-	JsonbValue	v;
+	JsonbValue	k = {0};
+	JsonbValue	v = {0};
 
 	check_stack_depth();
 	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
