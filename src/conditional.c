@@ -100,7 +100,6 @@ typedef struct OccResult
 	OccErrorInfo info;
 } OccResult;
 
-static JsonbValue *occ_member(JsonbContainer *c, const char *name, int len);
 static Datum occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond);
 static Datum occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond);
 
@@ -303,33 +302,23 @@ occ_key_from_text(OccKeyColumn *k, char *s)
 	return OidInputFunctionCall(k->typinput, s, k->typioparam, k->typmod);
 }
 
-/* The text of a JSON scalar, as jsonb_populate_record would pass it on. */
+/* The text of one key value given as JSON (a scalar that is not null). */
 static char *
-occ_json_scalar_text(OccTable *t, JsonbValue *v, const char *what)
+occ_key_json_text(OccTable *t, JsonbValue *v, const char *what)
 {
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvNull:
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("key column \"%s\" of table \"%s\" cannot be null",
-							what, t->plain_name)));
-			break;
-		default:
-			break;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("value for key column \"%s\" of table \"%s\" must be a JSON scalar",
-					what, t->plain_name)));
-	return NULL;
+	char	   *str = occ_json_scalar_text(v);
+
+	if (v->type == jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key column \"%s\" of table \"%s\" cannot be null",
+						what, t->plain_name)));
+	if (str == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value for key column \"%s\" of table \"%s\" must be a JSON scalar",
+						what, t->plain_name)));
+	return str;
 }
 
 /* Reads the key from a JSON object that names every key column. */
@@ -360,7 +349,7 @@ occ_keys_from_object(OccTable *t, JsonbContainer *obj, Datum *keys)
 					 errmsg("id for table \"%s\" must be a JSON object naming exactly its key columns",
 							t->plain_name),
 					 errdetail("The key columns are: %s.", names.data)));
-		keys[i] = occ_key_from_text(k, occ_json_scalar_text(t, v, k->name));
+		keys[i] = occ_key_from_text(k, occ_key_json_text(t, v, k->name));
 	}
 }
 
@@ -388,7 +377,7 @@ occ_keys_from_json(OccTable *t, JsonbValue *v, Datum *keys)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("id for table \"%s\" must be a key value or a JSON object naming the key column",
 						t->plain_name)));
-	keys[0] = occ_key_from_text(&t->keys[0], occ_json_scalar_text(t, v, t->keys[0].name));
+	keys[0] = occ_key_from_text(&t->keys[0], occ_key_json_text(t, v, t->keys[0].name));
 }
 
 /* Converts the id argument ("any") to the key's type. */
@@ -467,7 +456,7 @@ occ_convert_patch(OccRequest *r)
 	for (int i = 0; i < r->ncols && r->typed; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
-		JsonbValue *v = occ_member(&r->patch->root, NameStr(att->attname),
+		JsonbValue *v = occ_json_member(&r->patch->root, NameStr(att->attname),
 								   strlen(NameStr(att->attname)));
 
 		if (v->type == jbvBinary && !occ_is_json_type(att->atttypid))
@@ -481,9 +470,9 @@ occ_convert_patch(OccRequest *r)
 	for (int i = 0; i < r->ncols; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
-		JsonbValue *v = occ_member(&r->patch->root, NameStr(att->attname),
+		JsonbValue *v = occ_json_member(&r->patch->root, NameStr(att->attname),
 								   strlen(NameStr(att->attname)));
-		char	   *str = NULL;
+		char	   *str;
 		Oid			typinput;
 		Oid			typioparam;
 
@@ -494,21 +483,7 @@ occ_convert_patch(OccRequest *r)
 				JsonbPGetDatum(JsonbValueToJsonb(v));
 			continue;
 		}
-		switch (v->type)
-		{
-			case jbvString:
-				str = pnstrdup(v->val.string.val, v->val.string.len);
-				break;
-			case jbvNumeric:
-				str = DatumGetCString(DirectFunctionCall1(numeric_out,
-														  NumericGetDatum(v->val.numeric)));
-				break;
-			case jbvBool:
-				str = pstrdup(v->val.boolean ? "true" : "false");
-				break;
-			default:
-				break;
-		}
+		str = occ_json_scalar_text(v);	/* NULL for JSON null */
 		getTypeInputInfo(att->atttypid, &typinput, &typioparam);
 		r->colvals[i] = OidInputFunctionCall(typinput, str, typioparam, att->atttypmod);
 	}
@@ -543,20 +518,13 @@ occ_patch_shape(OccRequest *r)
 		if (tok != WJB_KEY)
 			continue;
 		name = pnstrdup(v.val.string.val, v.val.string.len);
-		for (int i = 0; i < desc->natts; i++)
-		{
-			att = TupleDescAttr(desc, i);
-			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			{
-				attnum = att->attnum;
-				break;
-			}
-		}
+		attnum = occ_find_column(desc, name);
 		if (attnum == InvalidAttrNumber)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of relation \"%s\" does not exist",
 							name, t->plain_name)));
+		att = TupleDescAttr(desc, attnum - 1);
 		if (attnum == t->version_attnum)
 			why = "It is the version column, which occ maintains.";
 		else if (attnum == t->etag_attnum)
@@ -744,9 +712,9 @@ occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
 	JsonbValue *res;
 	bool		same = jr && jr->natts == desc->natts;
 
+	/* t is rebuilt when the table changes; the types guard against the rest */
 	for (int i = 0; same && i < desc->natts; i++)
-		same = jr->cols[i].typid == TupleDescAttr(desc, i)->atttypid &&
-			strcmp(jr->cols[i].name, NameStr(TupleDescAttr(desc, i)->attname)) == 0;
+		same = jr->cols[i].typid == TupleDescAttr(desc, i)->atttypid;
 	if (!same)
 		t->json_row = jr = occ_json_row_describe(t, desc);
 
@@ -845,15 +813,6 @@ occ_row_version(OccTable *t, Jsonb *row)
 											 NumericGetDatum(v->val.numeric)));
 }
 
-/* A row's member as a JsonbValue, or NULL. */
-static JsonbValue *
-occ_member(JsonbContainer *c, const char *name, int len)
-{
-	if (c == NULL || !JsonContainerIsObject(c))
-		return NULL;
-	return getKeyJsonValueFromContainer(c, name, len, NULL);
-}
-
 /* Would merging patch value pv into current value cv leave cv as it is? */
 static bool
 occ_merge_converges(JsonbValue *cv, JsonbValue *pv)
@@ -896,8 +855,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 
 		for (int k = 0; k < t->nkeys; k++)
 			key |= att->attnum == t->keys[k].attnum;
-		if (att->attisdropped || key || att->attnum == t->version_attnum ||
-			att->attnum == t->etag_attnum || att->attnum == t->fields_attnum)
+		if (att->attisdropped || key || occ_own_column(t, att->attnum))
 			continue;
 		if (occ_fields_column_version(fv, NameStr(att->attname), orphan) > v)
 			info->changed_fields = lappend(info->changed_fields,
@@ -909,8 +867,8 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
 		char	   *name = NameStr(att->attname);
 		int			len = strlen(name);
-		JsonbValue *pv = occ_member(&r->patch->root, name, len);
-		JsonbValue *cv = occ_member(&current->root, name, len);
+		JsonbValue *pv = occ_json_member(&r->patch->root, name, len);
+		JsonbValue *cv = occ_json_member(&current->root, name, len);
 
 		if (v > current_version)
 		{
@@ -935,7 +893,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 				if (tok != WJB_KEY)
 					continue;
 				JsonbIteratorNext(&it, &mv, true);
-				if (occ_merge_converges(occ_member(cv->val.binary.data,
+				if (occ_merge_converges(occ_json_member(cv->val.binary.data,
 												   k.val.string.val,
 												   k.val.string.len), &mv))
 					continue;
@@ -966,7 +924,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 				converted = occ_execute(r);
 				r->kind = kind;
 			}
-			nv = occ_member(&converted->root, name, len);
+			nv = occ_json_member(&converted->root, name, len);
 			if (nv && nv->type == jbvNull)
 				nv = NULL;
 			if (occ_jsonb_values_equal(cv, nv))
@@ -1451,9 +1409,9 @@ occ_read_batch_item(OccRequest *r, JsonbValue *v, int index)
 				 errmsg("item %d of changes must be a JSON object", index),
 				 errhint("Each item is {\"id\": ..., \"version\": ..., \"patch\": {...}}.")));
 	c = v->val.binary.data;
-	id = occ_member(c, "id", 2);
-	ver = occ_member(c, "version", 7);
-	patch = occ_member(c, "patch", 5);
+	id = occ_json_member(c, "id", 2);
+	ver = occ_json_member(c, "version", 7);
+	patch = occ_json_member(c, "patch", 5);
 	if (id == NULL || ver == NULL || patch == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

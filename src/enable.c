@@ -32,12 +32,9 @@ static void occ_exec(const char *sql);
 static bool
 occ_inherited_trigger(Relation rel)
 {
-	TriggerDesc *td = rel->trigdesc;
+	Trigger    *trig = occ_find_trigger(rel);
 
-	for (int i = 0; td && i < td->numtriggers; i++)
-		if (strcmp(td->triggers[i].tgname, OCC_TRIGGER_NAME) == 0)
-			return td->triggers[i].tgisclone;
-	return false;
+	return trig != NULL && trig->tgisclone;
 }
 
 /* Opens a table the caller owns, with the lock DDL on it needs. */
@@ -72,16 +69,10 @@ occ_open_owned_table(Oid relid)
 static Oid
 occ_column_type(Relation rel, const char *name)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	attnum = occ_find_column(RelationGetDescr(rel), name);
 
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return att->atttypid;
-	}
-	return InvalidOid;
+	return attnum == InvalidAttrNumber ? InvalidOid :
+		TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
 }
 
 /* Is name one of rel's primary-key columns? */
@@ -121,16 +112,13 @@ occ_drop_partition_triggers(Oid relid)
 	{
 		Oid			part = lfirst_oid(lc);
 		Relation	prel;
-		bool		own = false;
+		Trigger    *trig;
 
 		if (part == relid)
 			continue;
 		prel = table_open(part, NoLock);
-		for (int i = 0; prel->trigdesc && i < prel->trigdesc->numtriggers; i++)
-			if (strcmp(prel->trigdesc->triggers[i].tgname, OCC_TRIGGER_NAME) == 0 &&
-				!prel->trigdesc->triggers[i].tgisclone)
-				own = true;
-		if (own)
+		trig = occ_find_trigger(prel);
+		if (trig && !trig->tgisclone)
 			occ_exec(psprintf("DROP TRIGGER %s ON %s.%s",
 							  quote_identifier(OCC_TRIGGER_NAME),
 							  quote_identifier(get_namespace_name(RelationGetNamespace(prel))),

@@ -56,13 +56,34 @@ occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b)
 	return compareJsonbContainers(&ja->root, &jb->root) == 0;
 }
 
-/* Member key of an object container, or NULL. */
-static JsonbValue *
-occ_get(JsonbContainer *c, const char *key, int len)
+/* Member key of an object container, or NULL (also when c is no object). */
+JsonbValue *
+occ_json_member(JsonbContainer *c, const char *key, int len)
 {
 	if (c == NULL || !JsonContainerIsObject(c))
 		return NULL;
 	return getKeyJsonValueFromContainer(c, key, len, NULL);
+}
+
+/*
+ * The text of a JSON scalar, as jsonb_populate_record() hands it to a type's
+ * input function; NULL for JSON null, an array or an object.
+ */
+char *
+occ_json_scalar_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return NULL;
+	}
 }
 
 /* The object container a value holds, or NULL. */
@@ -92,7 +113,7 @@ occ_fields_base(Jsonb *fv)
 
 	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv))
 		return PG_INT64_MAX;
-	b = occ_version_of(occ_get(&fv->root, "b", 1));
+	b = occ_version_of(occ_json_member(&fv->root, "b", 1));
 	return b < 0 ? PG_INT64_MAX : b;
 }
 
@@ -113,7 +134,7 @@ occ_fields_orphan_version(Jsonb *fv, TupleDesc desc)
 	int64		orphan = -1;
 
 	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv) ||
-		(c = occ_object(occ_get(&fv->root, "c", 1))) == NULL)
+		(c = occ_object(occ_json_member(&fv->root, "c", 1))) == NULL)
 		return -1;
 	it = JsonbIteratorInit(c);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
@@ -148,7 +169,7 @@ occ_fields_column_version(Jsonb *fv, const char *col, int64 orphan)
 
 	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv))
 		return PG_INT64_MAX;
-	v = occ_version_of(occ_get(occ_object(occ_get(&fv->root, "c", 1)),
+	v = occ_version_of(occ_json_member(occ_object(occ_json_member(&fv->root, "c", 1)),
 							   col, strlen(col)));
 	return v >= 0 ? v : Max(occ_fields_base(fv), orphan);
 }
@@ -163,14 +184,14 @@ occ_fields_member_version(Jsonb *fv, const char *col, const char *member,
 
 	if (fv == NULL || !JB_ROOT_IS_OBJECT(fv))
 		return PG_INT64_MAX;
-	if (occ_get(occ_object(occ_get(&fv->root, "c", 1)), col, collen) == NULL)
+	if (occ_json_member(occ_object(occ_json_member(&fv->root, "c", 1)), col, collen) == NULL)
 		return Max(occ_fields_base(fv), orphan);	/* never changed under this name */
-	v = occ_version_of(occ_get(occ_object(occ_get(occ_object(occ_get(&fv->root, "m", 1)),
+	v = occ_version_of(occ_json_member(occ_object(occ_json_member(occ_object(occ_json_member(&fv->root, "m", 1)),
 												  col, collen)),
 							   member, memberlen));
 	if (v >= 0)
 		return v;
-	v = occ_version_of(occ_get(occ_object(occ_get(&fv->root, "w", 1)), col, collen));
+	v = occ_version_of(occ_json_member(occ_object(occ_json_member(&fv->root, "w", 1)), col, collen));
 	return v >= 0 ? v : occ_fields_base(fv);
 }
 
@@ -266,7 +287,7 @@ occ_member_diff(Jsonb *o, Jsonb *n)
 		if (tok != WJB_KEY)
 			continue;
 		JsonbIteratorNext(&it, &v, true);
-		if (!occ_jsonb_values_equal(&v, occ_get(&n->root, k.val.string.val,
+		if (!occ_jsonb_values_equal(&v, occ_json_member(&n->root, k.val.string.val,
 												k.val.string.len)))
 			members = lappend(members, pnstrdup(k.val.string.val, k.val.string.len));
 	}
@@ -276,7 +297,7 @@ occ_member_diff(Jsonb *o, Jsonb *n)
 		if (tok != WJB_KEY)
 			continue;
 		JsonbIteratorNext(&it, &v, true);
-		if (occ_get(&o->root, k.val.string.val, k.val.string.len) == NULL)
+		if (occ_json_member(&o->root, k.val.string.val, k.val.string.len) == NULL)
 			members = lappend(members, pnstrdup(k.val.string.val, k.val.string.len));
 	}
 	return members;
@@ -310,9 +331,9 @@ occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 		root = &oldfv->root;
 		base = occ_fields_base(oldfv);
 	}
-	oc = occ_object(occ_get(root, "c", 1));
-	ow = occ_object(occ_get(root, "w", 1));
-	om = occ_object(occ_get(root, "m", 1));
+	oc = occ_object(occ_json_member(root, "c", 1));
+	ow = occ_object(occ_json_member(root, "w", 1));
+	om = occ_object(occ_json_member(root, "m", 1));
 
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -403,7 +424,7 @@ occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 			const char *col = lfirst(lc);
 			ListCell   *lc3;
 
-			if (occ_get(om, col, strlen(col)) != NULL || lfirst(lc2) == NIL)
+			if (occ_json_member(om, col, strlen(col)) != NULL || lfirst(lc2) == NIL)
 				continue;
 			occ_push_key(&st, col, strlen(col));
 			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);

@@ -302,7 +302,7 @@ occ_extension_schema(bool missing_ok)
 }
 
 /* Finds a live column by name; InvalidAttrNumber if there is none. */
-static AttrNumber
+AttrNumber
 occ_find_column(TupleDesc desc, const char *name)
 {
 	for (int i = 0; i < desc->natts; i++)
@@ -482,8 +482,8 @@ occ_build_table(Relation rel, char **args, int nargs)
 	return t;
 }
 
-/* Finds the occ trigger among rel's triggers. */
-static Trigger *
+/* Finds the occ trigger among rel's triggers; NULL if rel is not enabled. */
+Trigger *
 occ_find_trigger(Relation rel)
 {
 	TriggerDesc *td = rel->trigdesc;

@@ -19,6 +19,7 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
+#include "utils/reltrigger.h"
 
 #define OCC_TRIGGER_NAME	"zz_occ_version"
 #define OCC_EXTENSION_NAME	"occ"
@@ -119,8 +120,18 @@ typedef struct OccTable
 	uint64		stats_generation;
 } OccTable;
 
+/* Is the column one of occ's own (version, ETag, field versions)? */
+static inline bool
+occ_own_column(OccTable *t, AttrNumber attnum)
+{
+	return attnum == t->version_attnum || attnum == t->etag_attnum ||
+		attnum == t->fields_attnum;
+}
+
 /* meta.c */
 extern OccTable *occ_table_for_relation(Relation rel, bool missing_ok);
+extern AttrNumber occ_find_column(TupleDesc desc, const char *name);
+extern Trigger *occ_find_trigger(Relation rel);
 extern bool occ_relation_enabled(Relation rel, OccGranularity *g,
 								 char **version_col, char **etag_col);
 extern bool occ_parse_granularity(const char *s, OccGranularity *g);
@@ -181,6 +192,8 @@ extern int64 occ_fields_member_version(Jsonb *fv, const char *col,
 									   const char *member, int memberlen,
 									   int64 orphan);
 extern bool occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b);
+extern JsonbValue *occ_json_member(JsonbContainer *c, const char *key, int len);
+extern char *occ_json_scalar_text(JsonbValue *v);
 extern bool occ_is_json_type(Oid typid);
 extern Jsonb *occ_datum_as_jsonb(Oid typid, Datum d);
 

@@ -110,14 +110,6 @@ occ_datum_equal(Form_pg_attribute att, Datum a, Datum b)
 		memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
 }
 
-/* Is the column one of occ's own (version, ETag, field versions)? */
-static inline bool
-occ_own_column(OccTable *t, AttrNumber attnum)
-{
-	return attnum == t->version_attnum || attnum == t->etag_attnum ||
-		attnum == t->fields_attnum;
-}
-
 /*
  * Does the update change any column besides occ's own?  With changed
  * given, flags every changed column (indexed like desc); without, stops
