@@ -5,24 +5,7 @@
 -- pg_temp.err(stmt) runs stmt and returns the error it raised, field by field
 -- (state is 'no error' if none); a current_etag in DETAIL is shown as <etag> and
 -- returned in detail_etag so that it can be compared with the row's.
-CREATE FUNCTION pg_temp.err(stmt text,
-    OUT state text, OUT message text, OUT detail text, OUT hint text,
-    OUT schema_name text, OUT table_name text, OUT column_name text,
-    OUT detail_etag text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-        detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
-        schema_name = SCHEMA_NAME, table_name = TABLE_NAME,
-        column_name = COLUMN_NAME;
-    detail_etag := substring(detail from '"current_etag":"([^"]*)"');
-    detail := regexp_replace(detail, '"current_etag":"[A-Za-z0-9_-]{24}"',
-                             '"current_etag":"<etag>"');
-END
-$$;
+\i test/sql/include/err.psql
 
 CREATE SCHEMA "Odd Schema";
 CREATE TABLE "Odd Schema"."My ""Docs""" (
