@@ -440,6 +440,45 @@ occ_convert_id(OccTable *t, FunctionCallInfo fcinfo, Datum *keys)
 }
 
 /*
+ * How a patch value becomes a value of one column: json/jsonb columns (or
+ * domains over them) take the JSON itself, the others the type's input
+ * function on the value's text.  Kept per table, indexed by attribute
+ * number, so that no call looks up a type (the table's description is
+ * rebuilt whenever the table is altered).
+ */
+typedef struct OccColumnInput
+{
+	bool		known;			/* filled in */
+	bool		is_json;
+	Oid			typioparam;
+	FmgrInfo	input;
+} OccColumnInput;
+
+/* The conversion of column attnum of r's table, looked up on first use. */
+static OccColumnInput *
+occ_column_input(OccRequest *r, AttrNumber attnum)
+{
+	OccTable   *t = r->t;
+	TupleDesc	desc = RelationGetDescr(r->rel);
+	OccColumnInput *ci;
+
+	if (t->col_input == NULL)
+		t->col_input = MemoryContextAllocZero(t->mcxt, desc->natts * sizeof(OccColumnInput));
+	ci = &((OccColumnInput *) t->col_input)[attnum - 1];
+	if (!ci->known)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		Oid			typinput;
+
+		ci->is_json = occ_is_json_type(att->atttypid);
+		getTypeInputInfo(att->atttypid, &typinput, &ci->typioparam);
+		fmgr_info_cxt(typinput, &ci->input, t->mcxt);
+		ci->known = true;
+	}
+	return ci;
+}
+
+/*
  * Converts the patch's values to their columns' types here, exactly as
  * jsonb_populate_record() does for scalars (the type's input function on
  * the value's text; JSON null is NULL, checked by a domain's constraints),
@@ -451,15 +490,16 @@ static void
 occ_convert_patch(OccRequest *r)
 {
 	TupleDesc	desc = RelationGetDescr(r->rel);
+	JsonbValue **vals = palloc(Max(r->ncols, 1) * sizeof(JsonbValue *));
 
 	r->typed = true;
-	for (int i = 0; i < r->ncols && r->typed; i++)
+	for (int i = 0; i < r->ncols; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
-		JsonbValue *v = occ_json_member(&r->patch->root, NameStr(att->attname),
-								   strlen(NameStr(att->attname)));
 
-		if (v->type == jbvBinary && !occ_is_json_type(att->atttypid))
+		vals[i] = occ_json_member(&r->patch->root, NameStr(att->attname),
+								  strlen(NameStr(att->attname)));
+		if (vals[i]->type == jbvBinary && !occ_column_input(r, r->cols[i])->is_json)
 			r->typed = false;
 	}
 	if (!r->typed)
@@ -470,22 +510,16 @@ occ_convert_patch(OccRequest *r)
 	for (int i = 0; i < r->ncols; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, r->cols[i] - 1);
-		JsonbValue *v = occ_json_member(&r->patch->root, NameStr(att->attname),
-								   strlen(NameStr(att->attname)));
-		char	   *str;
-		Oid			typinput;
-		Oid			typioparam;
+		OccColumnInput *ci = occ_column_input(r, r->cols[i]);
+		JsonbValue *v = vals[i];
 
 		r->colnulls[i] = v->type == jbvNull ? 'n' : ' ';
-		if (occ_is_json_type(att->atttypid))
-		{
+		if (ci->is_json)
 			r->colvals[i] = v->type == jbvNull ? (Datum) 0 :
 				JsonbPGetDatum(JsonbValueToJsonb(v));
-			continue;
-		}
-		str = occ_json_scalar_text(v);	/* NULL for JSON null */
-		getTypeInputInfo(att->atttypid, &typinput, &typioparam);
-		r->colvals[i] = OidInputFunctionCall(typinput, str, typioparam, att->atttypmod);
+		else					/* NULL text for JSON null: domains check it */
+			r->colvals[i] = InputFunctionCall(&ci->input, occ_json_scalar_text(v),
+											  ci->typioparam, att->atttypmod);
 	}
 }
 
@@ -623,9 +657,10 @@ occ_fill_params(OccRequest *r, Datum *values, char *nulls)
 }
 
 /*
- * How each column of a returned row becomes JSON: the common types directly,
- * every other one through to_jsonb() itself, so that the result is exactly
- * to_jsonb(row) without its per-call type lookups.
+ * How each column of a returned row becomes JSON: the common types, and
+ * one-dimensional arrays of them, directly; every other one through
+ * to_jsonb() itself, so that the result is exactly to_jsonb(row) without its
+ * per-call type lookups.
  */
 typedef enum OccJsonKind
 {
@@ -642,7 +677,14 @@ typedef struct OccJsonColumn
 	char	   *name;
 	int			namelen;
 	OccJsonKind kind;
-	FmgrInfo	to_jsonb;		/* OCC_J_OTHER: to_jsonb() for this type */
+	/* arrays of a type of kind elem_kind other than OCC_J_OTHER */
+	bool		is_array;
+	OccJsonKind elem_kind;
+	Oid			elem_typid;
+	int16		elem_len;
+	bool		elem_byval;
+	char		elem_align;
+	FmgrInfo	to_jsonb;		/* OCC_J_OTHER, and arrays of more dimensions */
 } OccJsonColumn;
 
 typedef struct OccJsonRow
@@ -650,6 +692,28 @@ typedef struct OccJsonRow
 	int			natts;
 	OccJsonColumn cols[FLEXIBLE_ARRAY_MEMBER];
 } OccJsonRow;
+
+/* The kind of a type whose values occ turns into JSON itself. */
+static OccJsonKind
+occ_json_kind(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return OCC_J_INT;
+		case BOOLOID:
+			return OCC_J_BOOL;
+		case TEXTOID:
+		case VARCHAROID:
+			return OCC_J_TEXT;
+		case JSONBOID:
+			return OCC_J_JSONB;
+		default:
+			return OCC_J_OTHER;
+	}
+}
 
 /* Describes how to turn rows of desc into JSON (kept in t's memory). */
 static OccJsonRow *
@@ -663,44 +727,102 @@ occ_json_row_describe(OccTable *t, TupleDesc desc)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		OccJsonColumn *c = &jr->cols[i];
+		Oid			elem = get_element_type(att->atttypid);
 
 		c->typid = att->atttypid;
 		c->name = pstrdup(NameStr(att->attname));
 		c->namelen = strlen(c->name);
-		switch (att->atttypid)
+		c->kind = occ_json_kind(att->atttypid);
+		if (OidIsValid(elem) && occ_json_kind(elem) != OCC_J_OTHER)
 		{
-			case INT2OID:
-			case INT4OID:
-			case INT8OID:
-				c->kind = OCC_J_INT;
-				break;
-			case BOOLOID:
-				c->kind = OCC_J_BOOL;
-				break;
-			case TEXTOID:
-			case VARCHAROID:
-				c->kind = OCC_J_TEXT;
-				break;
-			case JSONBOID:
-				c->kind = OCC_J_JSONB;
-				break;
-			default:
-				{
-					Const	   *arg = makeConst(att->atttypid, att->atttypmod,
-												att->attcollation, att->attlen,
-												(Datum) 0, true, att->attbyval);
+			c->is_array = true;
+			c->elem_typid = elem;
+			c->elem_kind = occ_json_kind(elem);
+			get_typlenbyvalalign(elem, &c->elem_len, &c->elem_byval, &c->elem_align);
+		}
+		if (c->kind == OCC_J_OTHER)
+		{
+			Const	   *arg = makeConst(att->atttypid, att->atttypmod,
+										att->attcollation, att->attlen,
+										(Datum) 0, true, att->attbyval);
 
-					c->kind = OCC_J_OTHER;
-					fmgr_info_cxt(F_TO_JSONB, &c->to_jsonb, t->mcxt);
-					c->to_jsonb.fn_expr = (Node *)
-						makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
-									 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-				}
-				break;
+			fmgr_info_cxt(F_TO_JSONB, &c->to_jsonb, t->mcxt);
+			c->to_jsonb.fn_expr = (Node *)
+				makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
+							 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
 		}
 	}
 	MemoryContextSwitchTo(old);
 	return jr;
+}
+
+/* Sets v to the JSON of d, a value of a type of kind (not OCC_J_OTHER). */
+static void
+occ_scalar_to_json(OccJsonKind kind, Oid typid, Datum d, JsonbValue *v)
+{
+	switch (kind)
+	{
+		case OCC_J_INT:
+			v->type = jbvNumeric;
+			v->val.numeric = occ_int64_to_numeric(typid == INT2OID ? DatumGetInt16(d) :
+												  typid == INT4OID ? DatumGetInt32(d) :
+												  DatumGetInt64(d));
+			break;
+		case OCC_J_BOOL:
+			v->type = jbvBool;
+			v->val.boolean = DatumGetBool(d);
+			break;
+		case OCC_J_TEXT:
+			{
+				text	   *txt = DatumGetTextPP(d);
+
+				v->type = jbvString;
+				v->val.string.val = VARDATA_ANY(txt);
+				v->val.string.len = VARSIZE_ANY_EXHDR(txt);
+			}
+			break;
+		case OCC_J_JSONB:
+		case OCC_J_OTHER:
+			{
+				Jsonb	   *jb = DatumGetJsonbP(d);
+
+				v->type = jbvBinary;
+				v->val.binary.data = &jb->root;
+				v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+			}
+			break;
+	}
+}
+
+/*
+ * Pushes the JSON array of a one-dimensional (or empty) array of column c's
+ * element type, as to_jsonb() makes it; false for more dimensions.
+ */
+static bool
+occ_push_array(JsonbParseState **st, OccJsonColumn *c, Datum d)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(arr) > 1)
+		return false;
+	deconstruct_array(arr, c->elem_typid, c->elem_len, c->elem_byval, c->elem_align,
+					  &elems, &nulls, &n);
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue	v;
+
+		if (nulls[i])
+			v.type = jbvNull;
+		else
+			occ_scalar_to_json(c->elem_kind, c->elem_typid, elems[i], &v);
+		pushJsonbValue(st, WJB_ELEM, &v);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	return true;
 }
 
 /* The row as jsonb, exactly as to_jsonb(row) makes it. */
@@ -737,40 +859,12 @@ occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
 		d = heap_getattr(tup, i + 1, desc, &isnull);
 		if (isnull)
 			v.type = jbvNull;
+		else if (c->is_array && occ_push_array(&st, c, d))
+			continue;
+		else if (c->kind == OCC_J_OTHER)
+			occ_scalar_to_json(OCC_J_OTHER, c->typid, FunctionCall1(&c->to_jsonb, d), &v);
 		else
-			switch (c->kind)
-			{
-				case OCC_J_INT:
-					v.type = jbvNumeric;
-					v.val.numeric = occ_int64_to_numeric(c->typid == INT2OID ? DatumGetInt16(d) :
-														 c->typid == INT4OID ? DatumGetInt32(d) :
-														 DatumGetInt64(d));
-					break;
-				case OCC_J_BOOL:
-					v.type = jbvBool;
-					v.val.boolean = DatumGetBool(d);
-					break;
-				case OCC_J_TEXT:
-					{
-						text	   *txt = DatumGetTextPP(d);
-
-						v.type = jbvString;
-						v.val.string.val = VARDATA_ANY(txt);
-						v.val.string.len = VARSIZE_ANY_EXHDR(txt);
-					}
-					break;
-				case OCC_J_JSONB:
-				case OCC_J_OTHER:
-					{
-						Jsonb	   *jb = c->kind == OCC_J_JSONB ? DatumGetJsonbP(d) :
-						DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d));
-
-						v.type = jbvBinary;
-						v.val.binary.data = &jb->root;
-						v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-					}
-					break;
-			}
+			occ_scalar_to_json(c->kind, c->typid, d, &v);
 		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);

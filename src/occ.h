@@ -110,6 +110,7 @@ typedef struct OccTable
 	void	   *probe_lock_plan;	/* the same, FOR UPDATE */
 	List	   *plans;			/* OccPlan *, most recent first */
 	void	   *json_row;		/* how returned rows become JSON (conditional.c) */
+	void	   *col_input;		/* how patch values become column values (conditional.c) */
 
 	/* stats.c: counters go to the partitioned table of a partition */
 	Oid			stats_relid;

@@ -114,5 +114,34 @@ SELECT occ_update('upd', 1, :v, '{"n":101}') -> 'version' AS v \gset
 SELECT occ_update('upd', 1, :v, '{"n":102}') -> 'version' AS v \gset
 SELECT n, version, version = :v AS returned_version_is_stored FROM upd WHERE id = 1;
 
+-- the returned row is exactly to_jsonb(row), whatever the column types:
+-- arrays of the types occ converts itself (with NULLs, empty, more
+-- dimensions, bounds), domains, json, dropped columns
+CREATE DOMAIN upd_posint AS integer CHECK (VALUE > 0);
+CREATE TABLE upd_types (
+    id bigint PRIMARY KEY,
+    gone text,
+    i2 smallint[], i4 integer[], i8 bigint[], b boolean[], t text[], vc varchar(5)[],
+    jb jsonb[], num numeric[], dom upd_posint, doms upd_posint[], j json, d date,
+    s smallint, big bigint, vch varchar, flag boolean, obj jsonb);
+ALTER TABLE upd_types DROP COLUMN gone;
+SELECT occ_enable('upd_types');
+INSERT INTO upd_types VALUES
+    (1, '{1,NULL,-3}', '{2147483647,-2147483648}', '{9223372036854775807,NULL}', '{t,f,NULL}',
+     '{"a","","quote\"d",NULL}', '{ab,cd}', ARRAY['{"k":[1,2]}'::jsonb, '3', 'null', NULL],
+     '{1.50,NaN}', 7, '{1,2}', '{"x": [1, 2]}', '2024-02-29', -5, 42, 'v', true, '{"b":1,"a":[null]}'),
+    (2, '{}', '{{1,2},{3,4}}', '[0:1]={5,6}', '{}', '{}', NULL, '{}', NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL, NULL, 'null');
+SELECT occ_update('upd_types', 1, 1, '{"s": 6}') AS r1 \gset
+SELECT occ_update('upd_types', 2, 1, '{"s": 6}') AS r2 \gset
+SELECT id, to_jsonb(u) = CASE id WHEN 1 THEN :'r1'::jsonb ELSE :'r2'::jsonb END AS returned_is_to_jsonb
+  FROM upd_types u ORDER BY id;
+SELECT :'r1'::jsonb - 'etag' AS returned;
+SELECT :'r2'::jsonb - 'etag' AS returned;
+SELECT occ_update('upd_types', 2, 2, '{"i4": [1, 2], "i8": null, "t": ["z", null]}') AS r2 \gset
+SELECT to_jsonb(u) = :'r2'::jsonb AS returned_is_to_jsonb, i4, i8, t FROM upd_types u WHERE id = 2;
+DROP TABLE upd_types;
+DROP DOMAIN upd_posint;
+
 DROP TABLE upd;
 DROP TYPE upd_mood;
