@@ -1,7 +1,0 @@
--- Diagnostic (EXTRA=1), between variants 3 and 4: the ORM conditional update
--- of variant 3, also returning the new row as jsonb (as occ_update does).
-\set id 1 + :client_id + :nclients * random(0, :rows / :nclients - 1)
-\set q random(1, 1000000)
-SELECT version AS v FROM t_orm WHERE id = :id \gset
-UPDATE t_orm SET qty = :q, title = 'item ' || :q, version = version + 1
- WHERE id = :id AND version = :v RETURNING to_jsonb(t_orm.*);
