@@ -267,6 +267,7 @@ for shape in narrow wide; do
 	[ "$shape" = narrow ] || s="4 KB"
 	ratio "returning the row: 3r / 3, $s" "${shape}_ormret" "${shape}_orm" ""
 	ratio "same answer: occ_update / 3r, $s" "${shape}_occ" "${shape}_ormret" ""
+	ratio "same answer, by hand: 3r / 5, $s" "${shape}_ormret" "${shape}_plpgsql" ""
 	if [ "$EXTRA" = 1 ]; then
 		ratio "diag: 4s / 3r (trigger, jsonb_to_record), $s" "${shape}_occsql" "${shape}_ormret" ""
 		ratio "diag: 4 / 4s (the C function around it), $s" "${shape}_occ" "${shape}_occsql" ""
@@ -277,24 +278,6 @@ if [ "$(median hot_occ 4)" != NA ]; then
 	printf '  %-48s %7.2f\n' "contention: conflicts per successful update" "$(median hot_occ 4)"
 fi
 
-# What the 4 / 5 throughput ratio could at best be on this machine: pgbench
-# runs on the same CPUs, so with every CPU busy a transaction costs about the
-# server's CPU time plus pgbench's.  Even an occ_update that cost the server
-# no more than the ORM's UPDATE statement (variant 3) would reach only this.
-ceiling() {
-	local label=$1 shape=$2 s5 c5 s3 c4
-	s5=$(median "${shape}_plpgsql" 5) c5=$(median "${shape}_plpgsql" 6)
-	s3=$(median "${shape}_orm" 5) c4=$(median "${shape}_occ" 6)
-	if [[ "$s5 $c5 $s3 $c4" =~ NA ]]; then return 0; fi
-	printf '  %-48s %7.2f   (%s + %s) / (%s + %s) us\n' "$label" \
-		"$(awk -v a="$s5" -v b="$c5" -v c="$s3" -v d="$c4" 'BEGIN { print (a + b) / (c + d) }')" \
-		"$s5" "$c5" "$s3" "$c4"
-}
-echo
-echo "ceiling of 4 / 5 here, were occ_update as cheap for the server as the ORM's UPDATE"
-echo "(PL/pgSQL's server + pgbench CPU per transaction over the ORM's server + occ's pgbench CPU)"
-ceiling "ceiling of 4 / 5, narrow" narrow
-ceiling "ceiling of 4 / 5, 4 KB" wide
 echo
 echo "load:       $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at the end"
 echo "$MISSES target(s) missed"

@@ -26,7 +26,9 @@ ALTER TABLE ddl_docs RENAME COLUMN a TO aa;
 SELECT occ_update('ddl_docs', 1, 4, '{"aa":"renamed"}') - 'etag' AS updated;
 SELECT state FROM pg_temp.err($$SELECT occ_update('ddl_docs', 1, 5, '{"a":"old"}')$$);
 
--- a column of a new type converts values to that type
+-- a column of a new type converts values to that type (the session converted
+-- values for the old type just before)
+SELECT state, message FROM pg_temp.err($$SELECT occ_update('ddl_docs', 1, 5, '{"c":"not an int"}')$$);
 ALTER TABLE ddl_docs ALTER COLUMN c TYPE text;
 SELECT occ_update('ddl_docs', 1, 5, '{"c":"now text"}') - 'etag' AS updated;
 
@@ -52,3 +54,16 @@ SELECT state FROM pg_temp.err($$SELECT occ_update('ddl_keys', 'uno', 3, '{"code"
 SELECT table_name, key_columns FROM occ_tables WHERE table_name = 'ddl_keys'::regclass;
 
 DROP TABLE ddl_renamed, ddl_keys;
+
+-- a constraint added to a domain applies to the next patch of a column of that
+-- domain, in the same session
+CREATE DOMAIN ddl_small AS int;
+CREATE TABLE ddl_dom (id int PRIMARY KEY, n ddl_small);
+INSERT INTO ddl_dom VALUES (1, 1);
+SELECT occ_enable('ddl_dom');
+SELECT occ_update('ddl_dom', 1, 1, '{"n":50}') ->> 'n' AS n;
+ALTER DOMAIN ddl_small ADD CONSTRAINT ddl_small_check CHECK (VALUE < 10) NOT VALID;
+SELECT state, message FROM pg_temp.err($$SELECT occ_update('ddl_dom', 1, 2, '{"n":60}')$$);
+SELECT occ_update('ddl_dom', 1, 2, '{"n":5}') ->> 'n' AS n;
+DROP TABLE ddl_dom;
+DROP DOMAIN ddl_small;
