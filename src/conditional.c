@@ -6,8 +6,10 @@
  *
  * Each operation and patch shape (the set of patched columns) gets one SQL
  * statement, prepared once and kept in the table's description (meta.c).
- * Values are converted by jsonb_to_record(), exactly as
- * jsonb_populate_record() would convert them; json/jsonb columns are merged
+ * Values are converted exactly as jsonb_populate_record() would convert
+ * them: scalars here, through the column type's input function, and passed
+ * as typed parameters; an array or object for a column that is not json or
+ * jsonb by jsonb_to_record() in the statement.  json/jsonb columns are merged
  * with occ_merge_patch().  Everything runs as the caller, so privileges and
  * row-level security apply as to a plain UPDATE or DELETE.
  */
@@ -121,6 +123,45 @@ occ_prepare_table_sql(OccTable *t)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * How a patch value becomes a value of one column: json/jsonb columns (or
+ * domains over them) take the JSON itself, the others the type's input
+ * function on the value's text.  Kept per table, indexed by attribute
+ * number, so that no call looks up a type (the table's description is
+ * rebuilt whenever the table is altered).
+ */
+typedef struct OccColumnInput
+{
+	bool		known;			/* filled in */
+	bool		is_json;
+	Oid			typioparam;
+	FmgrInfo	input;
+} OccColumnInput;
+
+/* The conversion of column attnum of r's table, looked up on first use. */
+static OccColumnInput *
+occ_column_input(OccRequest *r, AttrNumber attnum)
+{
+	OccTable   *t = r->t;
+	TupleDesc	desc = RelationGetDescr(r->rel);
+	OccColumnInput *ci;
+
+	if (t->col_input == NULL)
+		t->col_input = MemoryContextAllocZero(t->mcxt, desc->natts * sizeof(OccColumnInput));
+	ci = &((OccColumnInput *) t->col_input)[attnum - 1];
+	if (!ci->known)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		Oid			typinput;
+
+		ci->is_json = occ_is_json_type(att->atttypid);
+		getTypeInputInfo(att->atttypid, &typinput, &ci->typioparam);
+		fmgr_info_cxt(typinput, &ci->input, t->mcxt);
+		ci->known = true;
+	}
+	return ci;
+}
+
 /* The qualified SQL type of a column, with its typmod. */
 static char *
 occ_column_sqltype(Form_pg_attribute att)
@@ -141,7 +182,7 @@ occ_append_patch_record(StringInfo s, OccRequest *r, TupleDesc desc)
 
 		appendStringInfo(s, "%s%s %s", i > 0 ? ", " : "",
 						 quote_identifier(NameStr(att->attname)),
-						 occ_is_json_type(att->atttypid) ? "pg_catalog.jsonb" :
+						 occ_column_input(r, r->cols[i])->is_json ? "pg_catalog.jsonb" :
 						 occ_column_sqltype(att));
 	}
 	appendStringInfoChar(s, ')');
@@ -170,7 +211,7 @@ occ_build_sql(OccRequest *r)
 
 				if (i > 0)
 					appendStringInfoString(&s, ", ");
-				if (occ_is_json_type(att->atttypid))
+				if (occ_column_input(r, r->cols[i])->is_json)
 				{
 					appendStringInfo(&s, "%s = %s.occ_merge_patch(occ_t.%s::pg_catalog.jsonb, %s)",
 									 col, t->ext_schema, col, value);
@@ -234,7 +275,7 @@ occ_prepare(OccTable *t, const char *sql, OccRequest *r)
 	{
 		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(r->rel), r->cols[i] - 1);
 
-		types[t->nkeys + 3 + i] = occ_is_json_type(att->atttypid) ? JSONBOID : att->atttypid;
+		types[t->nkeys + 3 + i] = occ_column_input(r, r->cols[i])->is_json ? JSONBOID : att->atttypid;
 	}
 	plan = SPI_prepare(sql, t->nkeys + 3 + ncols, types);
 	if (plan == NULL)
@@ -437,45 +478,6 @@ occ_convert_id(OccTable *t, FunctionCallInfo fcinfo, Datum *keys)
 		getTypeOutputInfo(argtype, &outfn, &isvarlena);
 		keys[0] = occ_key_from_text(k, OidOutputFunctionCall(outfn, arg));
 	}
-}
-
-/*
- * How a patch value becomes a value of one column: json/jsonb columns (or
- * domains over them) take the JSON itself, the others the type's input
- * function on the value's text.  Kept per table, indexed by attribute
- * number, so that no call looks up a type (the table's description is
- * rebuilt whenever the table is altered).
- */
-typedef struct OccColumnInput
-{
-	bool		known;			/* filled in */
-	bool		is_json;
-	Oid			typioparam;
-	FmgrInfo	input;
-} OccColumnInput;
-
-/* The conversion of column attnum of r's table, looked up on first use. */
-static OccColumnInput *
-occ_column_input(OccRequest *r, AttrNumber attnum)
-{
-	OccTable   *t = r->t;
-	TupleDesc	desc = RelationGetDescr(r->rel);
-	OccColumnInput *ci;
-
-	if (t->col_input == NULL)
-		t->col_input = MemoryContextAllocZero(t->mcxt, desc->natts * sizeof(OccColumnInput));
-	ci = &((OccColumnInput *) t->col_input)[attnum - 1];
-	if (!ci->known)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
-		Oid			typinput;
-
-		ci->is_json = occ_is_json_type(att->atttypid);
-		getTypeInputInfo(att->atttypid, &typinput, &ci->typioparam);
-		fmgr_info_cxt(typinput, &ci->input, t->mcxt);
-		ci->known = true;
-	}
-	return ci;
 }
 
 /*
@@ -963,6 +965,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 		int			len = strlen(name);
 		JsonbValue *pv = occ_json_member(&r->patch->root, name, len);
 		JsonbValue *cv = occ_json_member(&current->root, name, len);
+		bool		is_json = occ_column_input(r, r->cols[i])->is_json;
 
 		if (v > current_version)
 		{
@@ -972,7 +975,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 		}
 		if (cv && cv->type == jbvNull)
 			cv = NULL;
-		if (occ_is_json_type(att->atttypid) && pv->type == jbvBinary &&
+		if (is_json && pv->type == jbvBinary &&
 			JsonContainerIsObject(pv->val.binary.data) &&
 			cv && cv->type == jbvBinary && JsonContainerIsObject(cv->val.binary.data))
 		{
@@ -1001,7 +1004,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 			continue;
 		}
 
-		if (occ_is_json_type(att->atttypid))
+		if (is_json)
 		{
 			if (occ_merge_converges(cv, pv))
 				continue;

@@ -258,6 +258,24 @@ occ_push_pairs(JsonbParseState **st, JsonbContainer *c, List *skip)
 	}
 }
 
+/*
+ * Pushes "key": {every pair of old (may be NULL) whose key is not in names,
+ * then each of names with version}.
+ */
+static void
+occ_push_versions(JsonbParseState **st, const char *key, int len, JsonbContainer *old,
+				  List *names, int64 version)
+{
+	ListCell   *lc;
+
+	occ_push_key(st, key, len);
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	occ_push_pairs(st, old, names);
+	foreach(lc, names)
+		occ_push_version(st, lfirst(lc), strlen(lfirst(lc)), version);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
 /* The field versions of a new row: tracking begins at base. */
 Jsonb *
 occ_fields_initial(int64 base)
@@ -362,22 +380,9 @@ occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	occ_push_version(&st, "b", 1, base);
 
-	occ_push_key(&st, "c", 1);
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	occ_push_pairs(&st, oc, changed_cols);
-	foreach(lc, changed_cols)
-		occ_push_version(&st, lfirst(lc), strlen(lfirst(lc)), newver);
-	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-
+	occ_push_versions(&st, "c", 1, oc, changed_cols, newver);
 	if (ow || wholesale)
-	{
-		occ_push_key(&st, "w", 1);
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		occ_push_pairs(&st, ow, wholesale);
-		foreach(lc, wholesale)
-			occ_push_version(&st, lfirst(lc), strlen(lfirst(lc)), newver);
-		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	}
+		occ_push_versions(&st, "w", 1, ow, wholesale, newver);
 
 	if (om || member_cols)
 	{
@@ -410,27 +415,18 @@ occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 				forboth(lc, member_cols, lc2, member_lists)
 					if (strcmp(lfirst(lc), col) == 0)
 						members = lfirst(lc2);
-				pushJsonbValue(&st, WJB_KEY, &k);
-				pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-				occ_push_pairs(&st, occ_object(&v), members);
-				foreach(lc, members)
-					occ_push_version(&st, lfirst(lc), strlen(lfirst(lc)), newver);
-				pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+				occ_push_versions(&st, k.val.string.val, k.val.string.len,
+								  occ_object(&v), members, newver);
 			}
 		}
 		/* columns changed member by member for the first time */
 		forboth(lc, member_cols, lc2, member_lists)
 		{
 			const char *col = lfirst(lc);
-			ListCell   *lc3;
 
 			if (occ_json_member(om, col, strlen(col)) != NULL || lfirst(lc2) == NIL)
 				continue;
-			occ_push_key(&st, col, strlen(col));
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			foreach(lc3, (List *) lfirst(lc2))
-				occ_push_version(&st, lfirst(lc3), strlen(lfirst(lc3)), newver);
-			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+			occ_push_versions(&st, col, strlen(col), NULL, lfirst(lc2), newver);
 		}
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	}
