@@ -38,36 +38,39 @@ bench_cluster() {
 	trap 'exit 130' INT TERM
 	chown postgres: "$OCC_WORK"
 	BENCH_OWN_CLUSTER=1
-	local port=${BENCH_PORT:-}
-	[ -n "$port" ] || port=$(occ_free_port) || occ_die "no free port"
-	occ_log "starting a throwaway cluster in $OCC_WORK (port $port)"
-	occ_as_pg mkdir "$OCC_WORK/sock"
-	occ_as_pg "$PG_BIN/initdb" -D "$OCC_WORK/data" -U postgres --auth=trust -E UTF8 --locale=C \
-		>"$OCC_WORK/initdb.log" 2>&1 || { cat "$OCC_WORK/initdb.log"; occ_die "initdb failed"; }
-	# Durability off (every variant pays the same), everything in shared_buffers,
-	# no checkpoint or autovacuum in the middle of a measurement (run.sh
-	# vacuums and checkpoints before each one).
-	cat >>"$OCC_WORK/data/postgresql.conf" <<-CONF
-		port = $port
-		listen_addresses = ''
-		unix_socket_directories = '$OCC_WORK/sock'
-		max_connections = 100
-		shared_buffers = ${BENCH_SHARED_BUFFERS:-1GB}
-		fsync = off
-		synchronous_commit = off
-		full_page_writes = off
-		wal_level = minimal
-		max_wal_senders = 0
-		max_wal_size = 16GB
-		checkpoint_timeout = 1h
-		autovacuum = off
-		jit = off
-		max_parallel_maintenance_workers = 0
-		${BENCH_PRELOAD:+shared_preload_libraries = 'occ'}
-	CONF
-	occ_as_pg "$PG_BIN/pg_ctl" -D "$OCC_WORK/data" -l "$OCC_WORK/server.log" -w -s start ||
-		{ tail -n 30 "$OCC_WORK/server.log"; occ_die "cluster did not start"; }
-	export PGHOST=$OCC_WORK/sock PGPORT=$port PGUSER=postgres
+	# Everything in shared_buffers, no checkpoint or autovacuum in the middle of
+	# a measurement (run.sh vacuums and checkpoints before each one); durability
+	# is off in every throwaway cluster (every variant pays the same).
+	occ_start_cluster "${BENCH_PORT:-}" "max_connections = 100
+shared_buffers = ${BENCH_SHARED_BUFFERS:-1GB}
+wal_level = minimal
+max_wal_senders = 0
+max_wal_size = 16GB
+checkpoint_timeout = 1h
+autovacuum = off
+jit = off
+max_parallel_maintenance_workers = 0
+${BENCH_PRELOAD:+shared_preload_libraries = 'occ'}"
+}
+
+# What both benchmarks do before they measure: check that occ is installed,
+# start the throwaway cluster (occ preloaded unless PRELOAD=0) or use the one
+# PGHOST/PGPORT name, make database $1 with occ in it, and set LOGDIR: the logs
+# go with the throwaway cluster's files, or else to a directory removed on exit
+# together with the database if this run created it.
+bench_start() {
+	BENCH_START_DB=$1
+	bench_require_occ
+	[ "${PRELOAD:-1}" != 1 ] || BENCH_PRELOAD=1
+	bench_cluster
+	if [ -n "${OCC_WORK:-}" ]; then
+		LOGDIR=$OCC_WORK/logs
+		mkdir "$LOGDIR"
+	else
+		LOGDIR=$(mktemp -d /tmp/occ-bench-logs.XXXXXX)
+		trap 'rm -rf "$LOGDIR"; bench_drop_database "$BENCH_START_DB"' EXIT
+	fi
+	bench_database "$BENCH_START_DB"
 }
 
 # Creates database $1 with occ in it if needed (on another cluster, a database

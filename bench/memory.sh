@@ -29,17 +29,7 @@ done
 [ "$MEM_BATCHES" -ge 5 ] || occ_die "MEM_BATCHES must be at least 5"
 PER_BATCH=$(((MEM_CALLS + MEM_BATCHES - 1) / MEM_BATCHES))
 
-bench_require_occ
-if [ "$PRELOAD" = 1 ]; then BENCH_PRELOAD=1; fi
-bench_cluster
-if [ -n "${OCC_WORK:-}" ]; then
-	LOGDIR=$OCC_WORK/logs
-	mkdir "$LOGDIR"
-else
-	LOGDIR=$(mktemp -d /tmp/occ-bench-logs.XXXXXX)
-	trap 'rm -rf "$LOGDIR"; bench_drop_database "$MEM_DB"' EXIT
-fi
-bench_database "$MEM_DB"
+bench_start "$MEM_DB"
 export PGDATABASE=$MEM_DB
 export PGOPTIONS="-c search_path=$EXT_SCHEMA"
 

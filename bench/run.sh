@@ -66,21 +66,10 @@ if [ -n "$ONLY" ]; then
 	JOBS=("${selected[@]}")
 fi
 
-bench_require_occ
-if [ "$PRELOAD" = 1 ]; then BENCH_PRELOAD=1; fi
-bench_cluster
-if [ -n "${OCC_WORK:-}" ]; then
-	LOGDIR=$OCC_WORK/logs
-	mkdir "$LOGDIR"
-else
-	LOGDIR=$(mktemp -d /tmp/occ-bench-logs.XXXXXX)
-	trap 'rm -rf "$LOGDIR"; bench_drop_database "$BENCH_DB"' EXIT
-fi
+bench_start "$BENCH_DB"
+export PGDATABASE=$BENCH_DB
 RESULTS=$LOGDIR/results.tsv # round, id, tps, conflicts per success, server and client CPU us per transaction
 : >"$RESULTS"
-
-bench_database "$BENCH_DB"
-export PGDATABASE=$BENCH_DB
 
 if [ "$REUSE" = 1 ] && [ -n "$("$PSQL" -X -At -c "SELECT 1 FROM pg_namespace WHERE nspname = 'bench_wide'")" ]; then
 	occ_log "reusing the tables in database $BENCH_DB"

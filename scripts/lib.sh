@@ -106,11 +106,13 @@ occ_free_port() {
 	return 1
 }
 
-# initdb and start a throwaway cluster; export PGHOST, PGPORT, PGUSER for the caller.
+# initdb and start a throwaway cluster in $OCC_WORK on port $1 (default: a free
+# one), durability off, with the postgresql.conf lines $2 added; export PGHOST,
+# PGPORT, PGUSER for the caller.
 occ_start_cluster() {
-	local port
-	port=$(occ_free_port) || occ_die "no free port"
-	occ_log "starting a throwaway cluster on port $port"
+	local port=${1:-}
+	[ -n "$port" ] || port=$(occ_free_port) || occ_die "no free port"
+	occ_log "starting a throwaway cluster in $OCC_WORK (port $port)"
 	occ_as_pg mkdir "$OCC_WORK/sock"
 	occ_as_pg "$PG_BIN/initdb" -D "$OCC_WORK/data" -U postgres --auth=trust -E UTF8 --locale=C \
 		>"$OCC_WORK/initdb.log" 2>&1 || { cat "$OCC_WORK/initdb.log"; occ_die "initdb failed"; }
@@ -121,6 +123,7 @@ occ_start_cluster() {
 		fsync = off
 		synchronous_commit = off
 		full_page_writes = off
+		${2:-}
 	EOF
 	occ_as_pg "$PG_BIN/pg_ctl" -D "$OCC_WORK/data" -l "$OCC_WORK/server.log" -w -s start ||
 		{ tail -n 30 "$OCC_WORK/server.log"; occ_die "cluster did not start"; }
