@@ -1,15 +1,44 @@
 # shellcheck shell=bash
 # Helpers sourced by scripts/test.sh and scripts/demo.sh (not run on its own).
 # They install what is missing, build and install occ from a private copy of the
-# repository, and run a throwaway PostgreSQL 15 cluster as the postgres OS user.
+# repository, and run a throwaway PostgreSQL cluster as the postgres OS user:
+# Debian's 15 by default, or 17/18 built once from ../shared/vendor (occ_use_pg).
 # Must run as root; everything is removed again when the calling script exits.
 
-PG_BIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=$PG_BIN/pg_config
 OCC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/vendor.sh
+. "$OCC_ROOT/scripts/vendor.sh"
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PG_BIN=$(dirname "$PG_CONFIG")
 OCC_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl perl make gcc libc6-dev pgbouncer)
+# what building PostgreSQL and Citus from source needs besides
+OCC_SOURCE_PACKAGES=(bison flex libssl-dev zlib1g-dev libreadline-dev pkg-config liblz4-dev libzstd-dev libkrb5-dev patch bzip2)
 OCC_WORK=""    # /tmp/occ.XXXXXX, owned by postgres: tree/ data/ sock/ *.log
 OCC_TREE=""    # the copy of the repository, where builds and tests run
+OCC_LOCK_FDS=() # the locks this run holds, one per PostgreSQL it installs occ into
+
+# Use PostgreSQL major $1 from now on (PG_CONFIG, PG_BIN), building it from the
+# vendored source first if this machine has no build of it yet.
+occ_use_pg() {
+	[ "$1" = 15 ] || occ_apt "${OCC_SOURCE_PACKAGES[@]}"
+	PG_CONFIG=$(occ_pg_config_for "$1") || occ_die "no PostgreSQL $1 (see above)"
+	PG_BIN=$("$PG_CONFIG" --bindir)
+}
+
+# The major version of the PostgreSQL PG_CONFIG names (15, 17, 18).
+occ_pg_major() { "$PG_CONFIG" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/'; }
+
+# Wait for, then hold until exit, the machine-wide lock of PostgreSQL major $1:
+# concurrent runs would install different builds of occ into the same PostgreSQL.
+occ_lock() {
+	local fd file=/run/lock/occ-pg$1.lock
+	[ ! -e "/proc/$$/fd/${OCC_LOCK_FD[$1]:-none}" ] || return 0
+	exec {fd}>"$file"
+	flock -n "$fd" || { echo "waiting for another occ run using PostgreSQL $1 ($file)" >&2; flock "$fd"; }
+	OCC_LOCK_FDS+=("$fd")
+	OCC_LOCK_FD[$1]=$fd
+}
+declare -A OCC_LOCK_FD=()
 
 occ_log() { printf '\n==> %s\n' "$*"; }
 
@@ -37,7 +66,11 @@ occ_apt() {
 
 # Run a command as postgres from inside the work dir (root's cwd may be unreadable).
 occ_as_pg() {
-	(cd "$OCC_WORK" && runuser -u postgres -- "$@")
+	(
+		cd "$OCC_WORK" || exit
+		for fd in "${OCC_LOCK_FDS[@]}"; do eval "exec $fd>&-"; done # servers must not hold a lock
+		runuser -u postgres -- "$@"
+	)
 }
 
 # Stop every server started under the work dir (ours and TAP tests'), remove the dir.
@@ -45,7 +78,9 @@ occ_cleanup() {
 	local status=$? pidfile
 	[ -n "$OCC_WORK" ] && [ -d "$OCC_WORK" ] || exit "$status"
 	while IFS= read -r pidfile; do
-		occ_as_pg "$PG_BIN/pg_ctl" -D "$(dirname "$pidfile")" -m immediate stop >/dev/null 2>&1 || true
+		# each server is stopped by its own version's pg_ctl (PG_BIN may be another)
+		occ_as_pg "$(occ_server_bin "$(dirname "$pidfile")")/pg_ctl" -D "$(dirname "$pidfile")" \
+			-m immediate stop >/dev/null 2>&1 || true
 	done < <(find "$OCC_WORK" -name postmaster.pid 2>/dev/null)
 	if [ -n "${OCC_KEEP:-}" ]; then
 		echo "OCC_KEEP set: leaving $OCC_WORK" >&2
@@ -55,12 +90,24 @@ occ_cleanup() {
 	exit "$status"
 }
 
+# The bindir of the PostgreSQL that runs data directory $1 (from its PG_VERSION).
+occ_server_bin() {
+	local major
+	major=$(cat "$1/PG_VERSION" 2>/dev/null) || { echo "$PG_BIN"; return; }
+	case $major in
+	15) echo /usr/lib/postgresql/15/bin ;;
+	*) dirname "$(occ_pg_config_for "$major" 2>/dev/null || echo "$PG_BIN/x")" ;;
+	esac
+}
+
 # Make the work dir and copy the repository's tracked and untracked-not-ignored files.
 occ_copy_tree() {
-	OCC_WORK=$(mktemp -d /tmp/occ.XXXXXX)
-	trap occ_cleanup EXIT
-	trap 'exit 130' INT TERM
-	OCC_TREE=$OCC_WORK/tree
+	if [ -z "$OCC_WORK" ]; then
+		OCC_WORK=$(mktemp -d /tmp/occ.XXXXXX)
+		trap occ_cleanup EXIT
+		trap 'exit 130' INT TERM
+	fi
+	OCC_TREE=$OCC_WORK/${1:-tree}
 	mkdir "$OCC_TREE"
 	if [ -e "$OCC_ROOT/.git" ] && command -v git >/dev/null; then
 		(cd "$OCC_ROOT" &&
@@ -84,11 +131,13 @@ occ_build_install() {
 	grep -F 'warning:' "$OCC_WORK/build.log" || true
 }
 
-# Everything before the cluster: packages, copy, build, install, hand the dir to postgres.
+# Everything before the cluster: packages, lock, copy, build, install, hand the
+# dir to postgres. $1 names the copy (default tree/): one per PostgreSQL version.
 occ_prepare() {
 	[ "$(id -u)" -eq 0 ] || occ_die "run as root (clusters run as the postgres user via runuser)"
 	occ_apt "${OCC_PACKAGES[@]}"
-	occ_copy_tree
+	occ_lock "$(occ_pg_major)"
+	occ_copy_tree "${1:-}"
 	occ_build_install
 	chown -R postgres: "$OCC_WORK"
 }
@@ -110,13 +159,18 @@ occ_free_port() {
 # one), durability off, with the postgresql.conf lines $2 added; export PGHOST,
 # PGPORT, PGUSER for the caller.
 occ_start_cluster() {
-	local port=${1:-}
+	local port=${1:-} data=$OCC_WORK/data
 	[ -n "$port" ] || port=$(occ_free_port) || occ_die "no free port"
-	occ_log "starting a throwaway cluster in $OCC_WORK (port $port)"
-	occ_as_pg mkdir "$OCC_WORK/sock"
-	occ_as_pg "$PG_BIN/initdb" -D "$OCC_WORK/data" -U postgres --auth=trust -E UTF8 --locale=C \
+	# a second cluster in the same work dir (another version) gets data-NN/
+	OCC_SERVER_LOG=$OCC_WORK/server.log
+	if [ -e "$data" ]; then
+		data=$OCC_WORK/data-$(occ_pg_major) OCC_SERVER_LOG=$OCC_WORK/server-$(occ_pg_major).log
+	fi
+	occ_log "starting a throwaway PostgreSQL $(occ_pg_major) cluster in $data (port $port)"
+	[ -d "$OCC_WORK/sock" ] || occ_as_pg mkdir "$OCC_WORK/sock"
+	occ_as_pg "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C \
 		>"$OCC_WORK/initdb.log" 2>&1 || { cat "$OCC_WORK/initdb.log"; occ_die "initdb failed"; }
-	cat >>"$OCC_WORK/data/postgresql.conf" <<-EOF
+	cat >>"$data/postgresql.conf" <<-EOF
 		port = $port
 		listen_addresses = ''
 		unix_socket_directories = '$OCC_WORK/sock'
@@ -125,7 +179,7 @@ occ_start_cluster() {
 		full_page_writes = off
 		${2:-}
 	EOF
-	occ_as_pg "$PG_BIN/pg_ctl" -D "$OCC_WORK/data" -l "$OCC_WORK/server.log" -w -s start ||
-		{ tail -n 30 "$OCC_WORK/server.log"; occ_die "cluster did not start"; }
+	occ_as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$OCC_SERVER_LOG" -w -s start ||
+		{ tail -n 30 "$OCC_SERVER_LOG"; occ_die "cluster did not start"; }
 	export PGHOST=$OCC_WORK/sock PGPORT=$port PGUSER=postgres
 }

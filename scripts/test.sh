@@ -3,24 +3,42 @@
 # the repository, starts a throwaway cluster, runs each suite below that is present and
 # ends with "N passed, N failed". Exits 0 only if all passed and at least one test ran.
 # Run as root: bash scripts/test.sh   (OCC_KEEP=1 keeps the work dir for inspection)
+#
+#   bash scripts/test.sh                  every suite on Debian's PostgreSQL 15
+#   bash scripts/test.sh --all-versions   the same on 15, then the server suites on 17 and 18
+#                                         (built once per machine from ../shared/vendor)
+#   OCC_PG_VERSIONS="17"                  the versions to run, the first one runs every suite
+#   OCC_SUITES="regress isolation"        only these suites;  OCC_REGRESS="update ddl" only
+#                                         these regress files (likewise OCC_ISOLATION, OCC_TAP)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# The suites, in order: "name|path or glob that must exist in the repo|result format".
+OCC_ALL_VERSIONS="15 17 18"
+case ${1:-} in
+--all-versions) OCC_PG_VERSIONS=$OCC_ALL_VERSIONS ;;
+"") ;;
+*) occ_die "unknown argument '$1' (usage: bash scripts/test.sh [--all-versions])" ;;
+esac
+read -r -a VERSIONS <<<"${OCC_PG_VERSIONS:-15}"
+
+# The suites, in order: "name|path or glob that must exist in the repo|result format|
+# versions": "all" runs on every version under test, "first" on the first one only (the
+# suites that test clients and load rather than the server build).
 # To add one: a line here and a suite_<name> function below (run it as postgres in the
 # copy with occ_as_pg; PGHOST/PGPORT/PGUSER point at the throwaway cluster).
 SUITES=(
-	"regress|test/sql/*.sql|pg_regress"
-	"isolation|test/specs/*.spec|pg_regress"
-	"tap|test/t/*.pl|prove"
-	"python|clients/python|unittest"
-	"node|clients/node|node_tap"
-	"stress|test/stress/run.sh|exit_status"
-	"fuzz|test/fuzz/run.sh|exit_status"
+	"regress|test/sql/*.sql|pg_regress|all"
+	"isolation|test/specs/*.spec|pg_regress|all"
+	"tap|test/t/*.pl|prove|all"
+	"python|clients/python|unittest|first"
+	"node|clients/node|node_tap|first"
+	"stress|test/stress/run.sh|exit_status|first"
+	"fuzz|test/fuzz/run.sh|exit_status|first"
 )
 
-make_installcheck() { occ_as_pg make -C "$OCC_TREE" -s installcheck PG_CONFIG="$PG_CONFIG" "$@"; }
+make_installcheck() { occ_as_pg env "${TAP_ENV[@]}" make -C "$OCC_TREE" -s installcheck PG_CONFIG="$PG_CONFIG" "$@"; }
+TAP_ENV=() # environment for the TAP suite (OCC_UPGRADE_FROM: an older PostgreSQL with occ)
 
 # A test without expected output gets an empty one in the copy: it fails, but
 # pg_regress still runs the others instead of stopping at the missing file.
@@ -35,9 +53,15 @@ stub_missing_expected() { # $1: glob of the tests
 	done
 }
 
-suite_regress() { stub_missing_expected 'test/sql/*.sql' && make_installcheck ISOLATION= TAP_TESTS=; }
-suite_isolation() { stub_missing_expected 'test/specs/*.spec' && make_installcheck REGRESS= TAP_TESTS=; }
-suite_tap() { make_installcheck REGRESS= ISOLATION=; }
+# $1 names a selection variable (OCC_REGRESS...) and $2 the Makefile variable it sets.
+only() { if [ -n "${!1:-}" ]; then echo "$2=${!1}"; else echo "OCC_ALL=1"; fi; }
+suite_regress() { stub_missing_expected 'test/sql/*.sql' && make_installcheck ISOLATION= TAP_TESTS= "$(only OCC_REGRESS REGRESS)"; }
+suite_isolation() { stub_missing_expected 'test/specs/*.spec' && make_installcheck REGRESS= TAP_TESTS= "$(only OCC_ISOLATION ISOLATION)"; }
+suite_tap() {
+	local sel=OCC_ALL=1
+	[ -z "${OCC_TAP:-}" ] || sel="PROVE_TESTS=$(printf 'test/t/%s.pl ' $OCC_TAP)"
+	make_installcheck REGRESS= ISOLATION= "$sel"
+}
 
 suite_python() {
 	occ_apt python3 python3-psycopg python3-psycopg2 python3-sqlalchemy &&
@@ -57,8 +81,9 @@ suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
 suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
 
 # Result counters: each prints "passed failed" for a suite's log ($1) and exit status ($2).
-count_pg_regress() { # PG 15: "test name ... ok", "     name ... FAILED"
-	echo "$(grep -cE '^(test +| +)[^ ]+ +\.\.\. ok' "$1")" "$(grep -cE '\.\.\. (FAILED|failed)' "$1")"
+count_pg_regress() { # PG 15: "test name ... ok", PG 16+: "ok 1 - name", "not ok 2 - name"
+	echo "$(grep -cE '^(test +| +)[^ ]+ +\.\.\. ok|^ok [0-9]+ +[-+] ' "$1")" \
+		"$(grep -cE '\.\.\. (FAILED|failed)|^not ok [0-9]+ ' "$1")"
 }
 count_prove() { # one per file: "test/t/x.pl .. ok", failures listed in the summary report
 	echo "$(grep -cE '^[^ ]+\.pl \.+ ok' "$1")" "$(grep -cE '^[^ ]+\.pl +\(Wstat: ' "$1")"
@@ -84,28 +109,39 @@ show_failure() {
 	fi
 	case $1 in regress | isolation)
 		echo "---- server log (last 20 lines)"
-		tail -n 20 "$OCC_WORK/server.log" ;;
+		tail -n 20 "$OCC_SERVER_LOG" ;;
 	esac
 }
 
-OCC_DIE_SUMMARY="0 passed, 1 failed" # a failed build or cluster start counts as one failure
-occ_prepare
-occ_start_cluster
-OCC_DIE_SUMMARY=""
-
 passed=0 failed=0 summary=()
-for entry in "${SUITES[@]}"; do
-	IFS='|' read -r name what format <<<"$entry"
-	compgen -G "$OCC_TREE/$what" >/dev/null || continue
-	occ_log "suite: $name"
-	log=$OCC_WORK/$name.log
-	rc=0
-	"suite_$name" 2>&1 | tee "$log" || rc=$?
-	read -r p f < <("count_$format" "$log" "$rc")
-	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # failed without a countable result
-	if [ "$f" -gt 0 ]; then show_failure "$name"; fi
-	passed=$((passed + p)) failed=$((failed + f))
-	summary+=("$(printf '  %-10s %d passed, %d failed' "$name" "$p" "$f")")
+for version in "${VERSIONS[@]}"; do
+	OCC_DIE_SUMMARY="$passed passed, $((failed + 1)) failed" # a failed build or start counts as one failure
+	occ_use_pg "$version"
+	occ_prepare "tree-$version"
+	occ_start_cluster
+	OCC_DIE_SUMMARY=""
+	TAP_ENV=()
+	# pg_upgrade from 15 (test/t/007) once occ is installed in both
+	if [ "$version" != 15 ] && [ -f /usr/lib/postgresql/15/lib/occ.so ] && [[ " ${VERSIONS[*]} " == *" 15 "* ]]; then
+		TAP_ENV=(OCC_UPGRADE_FROM=/usr/lib/postgresql/15)
+	fi
+	for entry in "${SUITES[@]}"; do
+		IFS='|' read -r name what format where <<<"$entry"
+		compgen -G "$OCC_TREE/$what" >/dev/null || continue
+		[ "$where" = all ] || [ "$version" = "${VERSIONS[0]}" ] || continue
+		[ -z "${OCC_SUITES:-}" ] || [[ " $OCC_SUITES " == *" $name "* ]] || continue
+		label=$name
+		[ ${#VERSIONS[@]} -eq 1 ] || label="$name-$version"
+		occ_log "suite: $name on PostgreSQL $version"
+		log=$OCC_WORK/$label.log
+		rc=0
+		"suite_$name" 2>&1 | tee "$log" || rc=$?
+		read -r p f < <("count_$format" "$log" "$rc")
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # failed without a countable result
+		if [ "$f" -gt 0 ]; then show_failure "$name"; fi
+		passed=$((passed + p)) failed=$((failed + f))
+		summary+=("$(printf '  %-13s %d passed, %d failed' "$label" "$p" "$f")")
+	done
 done
 
 echo
