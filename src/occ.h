@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "compat.h"
+
 #include "access/attnum.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
@@ -178,7 +180,7 @@ extern uint32 occ_key_hash(OccTable *t, Datum *keys);
 extern void occ_names_json(StringInfo buf, List *names);
 extern void occ_error_detail(StringInfo buf, OccTable *t, Datum *keys,
 							 OccErrorInfo *info, bool with_table);
-extern void occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info) pg_attribute_noreturn();
+pg_noreturn extern void occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info);
 
 /* fields.c */
 #define OCC_FIELDS_COLUMN	"field_versions"

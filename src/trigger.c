@@ -66,7 +66,7 @@ occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
 	if (!moved.valid)
 		return false;
 	moved.valid = false;
-	if (moved.lxid != MyProc->lxid || moved.cid != GetCurrentCommandId(false))
+	if (moved.lxid != occ_my_lxid() || moved.cid != GetCurrentCommandId(false))
 		return false;
 	e = heap_getattr(tup, t->etag_attnum, desc, &isnull);
 	if (isnull || VARSIZE_ANY_EXHDR(DatumGetPointer(e)) != OCC_ETAG_LEN ||
@@ -461,7 +461,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 	if (isupdate && t->is_partition && !etag_null)
 	{
 		moved.valid = true;
-		moved.lxid = MyProc->lxid;
+		moved.lxid = occ_my_lxid();
 		moved.cid = GetCurrentCommandId(false);
 		moved.keyhash = occ_key_hash(t, keys);
 		moved.version = version;
