@@ -15,7 +15,7 @@ BENCH_DB_CREATED=0
 # Stops with a clear message unless occ's files are installed in PG_BIN's PostgreSQL.
 bench_require_occ() {
 	local sharedir pkglibdir
-	[ -x "$PGBENCH" ] || occ_die "pgbench not found in $PG_BIN (apt-get install postgresql-15)"
+	[ -x "$PGBENCH" ] || occ_die "pgbench not found in $PG_BIN (set PG_CONFIG to the pg_config of a PostgreSQL with pgbench)"
 	sharedir=$("$PG_CONFIG" --sharedir)
 	pkglibdir=$("$PG_CONFIG" --pkglibdir)
 	[ -f "$sharedir/extension/occ.control" ] && [ -f "$pkglibdir/occ.so" ] ||
