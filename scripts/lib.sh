@@ -15,7 +15,7 @@ OCC_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl perl make g
 OCC_SOURCE_PACKAGES=(bison flex libssl-dev zlib1g-dev libreadline-dev pkg-config liblz4-dev libzstd-dev libkrb5-dev patch bzip2)
 OCC_WORK=""    # /tmp/occ.XXXXXX, owned by postgres: tree/ data/ sock/ *.log
 OCC_TREE=""    # the copy of the repository, where builds and tests run
-OCC_LOCK_FDS=() # the locks this run holds, one per PostgreSQL it installs occ into
+declare -A OCC_PG_BINS=() # major -> bindir of the private copy this run uses
 
 # Use PostgreSQL major $1 from now on (PG_CONFIG, PG_BIN), building it from the
 # vendored source first if this machine has no build of it yet.
@@ -28,17 +28,29 @@ occ_use_pg() {
 # The major version of the PostgreSQL PG_CONFIG names (15, 17, 18).
 occ_pg_major() { "$PG_CONFIG" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/'; }
 
-# Wait for, then hold until exit, the machine-wide lock of PostgreSQL major $1:
-# concurrent runs would install different builds of occ into the same PostgreSQL.
-occ_lock() {
-	local fd file=/run/lock/occ-pg$1.lock
-	[ ! -e "/proc/$$/fd/${OCC_LOCK_FD[$1]:-none}" ] || return 0
-	exec {fd}>"$file"
-	flock -n "$fd" || { echo "waiting for another occ run using PostgreSQL $1 ($file)" >&2; flock "$fd"; }
-	OCC_LOCK_FDS+=("$fd")
-	OCC_LOCK_FD[$1]=$fd
+# Copy the PostgreSQL that PG_CONFIG names into $OCC_WORK/pg<major>/, keeping the
+# relative layout of its directories (PostgreSQL finds its files relative to its
+# binaries), and use the copy from now on: occ is installed there, so test runs
+# never change the system's PostgreSQL and never disturb each other.
+occ_private_pg() {
+	local major root dir
+	major=$(occ_pg_major)
+	root=$OCC_WORK/pg$major
+	[ -z "${OCC_PG_BINS[$major]:-}" ] || { PG_BIN=${OCC_PG_BINS[$major]}; PG_CONFIG=$PG_BIN/pg_config; return 0; }
+	# the installation's top directories: bin's parent, share, and the headers
+	for dir in "$(dirname "$PG_BIN")" "$("$PG_CONFIG" --sharedir)" "$("$PG_CONFIG" --includedir)"; do
+		[ -d "$dir" ] || continue
+		mkdir -p "$root$(dirname "$dir")"
+		[ -e "$root$dir" ] || cp -a "$dir" "$root$dir"
+	done
+	PG_BIN=$root$PG_BIN
+	PG_CONFIG=$PG_BIN/pg_config
+	case $("$PG_CONFIG" --sharedir) in
+	"$root"/*) ;;
+	*) occ_die "the copy of PostgreSQL $major in $root does not find its own files" ;;
+	esac
+	OCC_PG_BINS[$major]=$PG_BIN
 }
-declare -A OCC_LOCK_FD=()
 
 occ_log() { printf '\n==> %s\n' "$*"; }
 
@@ -66,11 +78,7 @@ occ_apt() {
 
 # Run a command as postgres from inside the work dir (root's cwd may be unreadable).
 occ_as_pg() {
-	(
-		cd "$OCC_WORK" || exit
-		for fd in "${OCC_LOCK_FDS[@]}"; do eval "exec $fd>&-"; done # servers must not hold a lock
-		runuser -u postgres -- "$@"
-	)
+	(cd "$OCC_WORK" && runuser -u postgres -- "$@")
 }
 
 # Stop every server started under the work dir (ours and TAP tests'), remove the dir.
@@ -93,11 +101,8 @@ occ_cleanup() {
 # The bindir of the PostgreSQL that runs data directory $1 (from its PG_VERSION).
 occ_server_bin() {
 	local major
-	major=$(cat "$1/PG_VERSION" 2>/dev/null) || { echo "$PG_BIN"; return; }
-	case $major in
-	15) echo /usr/lib/postgresql/15/bin ;;
-	*) dirname "$(occ_pg_config_for "$major" 2>/dev/null || echo "$PG_BIN/x")" ;;
-	esac
+	major=$(cat "$1/PG_VERSION" 2>/dev/null) || major=none
+	echo "${OCC_PG_BINS[$major]:-$PG_BIN}"
 }
 
 # Make the work dir and copy the repository's tracked and untracked-not-ignored files.
@@ -131,13 +136,14 @@ occ_build_install() {
 	grep -F 'warning:' "$OCC_WORK/build.log" || true
 }
 
-# Everything before the cluster: packages, lock, copy, build, install, hand the
-# dir to postgres. $1 names the copy (default tree/): one per PostgreSQL version.
+# Everything before the cluster: packages, copies of the repository and of
+# PostgreSQL, build, install into the copy, hand the dir to postgres. $1 names the
+# copy of the repository (default tree/): one per PostgreSQL version.
 occ_prepare() {
 	[ "$(id -u)" -eq 0 ] || occ_die "run as root (clusters run as the postgres user via runuser)"
 	occ_apt "${OCC_PACKAGES[@]}"
-	occ_lock "$(occ_pg_major)"
 	occ_copy_tree "${1:-}"
+	occ_private_pg
 	occ_build_install
 	chown -R postgres: "$OCC_WORK"
 }

@@ -121,9 +121,9 @@ for version in "${VERSIONS[@]}"; do
 	occ_start_cluster
 	OCC_DIE_SUMMARY=""
 	TAP_ENV=()
-	# pg_upgrade from 15 (test/t/007) once occ is installed in both
-	if [ "$version" != 15 ] && [ -f /usr/lib/postgresql/15/lib/occ.so ] && [[ " ${VERSIONS[*]} " == *" 15 "* ]]; then
-		TAP_ENV=(OCC_UPGRADE_FROM=/usr/lib/postgresql/15)
+	# pg_upgrade from 15 (test/t/007) when this run installed occ into both
+	if [ "$version" != 15 ] && [ -n "${OCC_PG_BINS[15]:-}" ]; then
+		TAP_ENV=(OCC_UPGRADE_FROM="$(dirname "${OCC_PG_BINS[15]}")")
 	fi
 	for entry in "${SUITES[@]}"; do
 		IFS='|' read -r name what format where <<<"$entry"
