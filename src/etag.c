@@ -30,7 +30,7 @@ static Oid	secret_relid = InvalidOid;
 static uint8 secret[OCC_SECRET_MAX];
 static int	secret_len = 0;
 
-static void occ_hmac_key(const uint8 *key, int keylen);
+static OccHmac secret_mac;		/* keyed with secret */
 
 /* Forgets the cached secret when its table changes. */
 static void
@@ -88,7 +88,7 @@ occ_load_secret(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	occ_hmac_key(secret, secret_len);
+	occ_hmac_init(&secret_mac, secret, secret_len);
 	secret_relid = relid;
 	secret_valid = true;
 }
@@ -130,159 +130,6 @@ occ_mac_key(StringInfo msg, OccKeyColumn *k, Datum value)
 	}
 }
 
-/*
- * SHA-256 (FIPS 180-4), small and allocation-free, so that the HMAC below
- * can start from states keyed once per backend: an ETag then costs three
- * compressions and no library calls.
- */
-typedef struct OccSha256
-{
-	uint32		h[8];
-	uint64		len;			/* bytes hashed so far */
-	uint8		buf[64];
-	int			used;
-} OccSha256;
-
-static const uint32 occ_sha256_k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
-};
-
-#define OCC_ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-/* Hashes one 64-byte block into the state. */
-static void
-occ_sha256_block(uint32 *h, const uint8 *p)
-{
-	uint32		w[64];
-	uint32		a, b, c, d, e, f, g, hh;
-
-	for (int i = 0; i < 16; i++)
-		w[i] = ((uint32) p[4 * i] << 24) | ((uint32) p[4 * i + 1] << 16) |
-			((uint32) p[4 * i + 2] << 8) | p[4 * i + 3];
-	for (int i = 16; i < 64; i++)
-	{
-		uint32		s0 = OCC_ROR(w[i - 15], 7) ^ OCC_ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32		s1 = OCC_ROR(w[i - 2], 17) ^ OCC_ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
-
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = h[0]; b = h[1]; c = h[2]; d = h[3];
-	e = h[4]; f = h[5]; g = h[6]; hh = h[7];
-	for (int i = 0; i < 64; i++)
-	{
-		uint32		t1 = hh + (OCC_ROR(e, 6) ^ OCC_ROR(e, 11) ^ OCC_ROR(e, 25)) +
-			((e & f) ^ (~e & g)) + occ_sha256_k[i] + w[i];
-		uint32		t2 = (OCC_ROR(a, 2) ^ OCC_ROR(a, 13) ^ OCC_ROR(a, 22)) +
-			((a & b) ^ (a & c) ^ (b & c));
-
-		hh = g; g = f; f = e; e = d + t1;
-		d = c; c = b; b = a; a = t1 + t2;
-	}
-	h[0] += a; h[1] += b; h[2] += c; h[3] += d;
-	h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
-}
-
-static void
-occ_sha256_init(OccSha256 *ctx)
-{
-	static const uint32 iv[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
-	};
-
-	memcpy(ctx->h, iv, sizeof(iv));
-	ctx->len = 0;
-	ctx->used = 0;
-}
-
-static void
-occ_sha256_update(OccSha256 *ctx, const uint8 *p, size_t n)
-{
-	ctx->len += n;
-	while (n > 0)
-	{
-		size_t		take = Min(n, (size_t) (64 - ctx->used));
-
-		memcpy(ctx->buf + ctx->used, p, take);
-		ctx->used += take;
-		p += take;
-		n -= take;
-		if (ctx->used == 64)
-		{
-			occ_sha256_block(ctx->h, ctx->buf);
-			ctx->used = 0;
-		}
-	}
-}
-
-static void
-occ_sha256_final(OccSha256 *ctx, uint8 *out)
-{
-	uint64		bits = ctx->len * 8;
-
-	ctx->buf[ctx->used++] = 0x80;
-	if (ctx->used > 56)
-	{
-		memset(ctx->buf + ctx->used, 0, 64 - ctx->used);
-		occ_sha256_block(ctx->h, ctx->buf);
-		ctx->used = 0;
-	}
-	memset(ctx->buf + ctx->used, 0, 56 - ctx->used);
-	for (int i = 0; i < 8; i++)
-		ctx->buf[56 + i] = (uint8) (bits >> (56 - 8 * i));
-	occ_sha256_block(ctx->h, ctx->buf);
-	for (int i = 0; i < 8; i++)
-	{
-		out[4 * i] = (uint8) (ctx->h[i] >> 24);
-		out[4 * i + 1] = (uint8) (ctx->h[i] >> 16);
-		out[4 * i + 2] = (uint8) (ctx->h[i] >> 8);
-		out[4 * i + 3] = (uint8) ctx->h[i];
-	}
-}
-
-/* The HMAC states after the padded key: computed once per secret. */
-static OccSha256 hmac_inner;
-static OccSha256 hmac_outer;
-
-/* Keys the HMAC states with the secret (RFC 2104). */
-static void
-occ_hmac_key(const uint8 *key, int keylen)
-{
-	uint8		pad[64];
-
-	memset(pad, 0x36, sizeof(pad));
-	for (int i = 0; i < keylen; i++)
-		pad[i] ^= key[i];
-	occ_sha256_init(&hmac_inner);
-	occ_sha256_update(&hmac_inner, pad, sizeof(pad));
-	memset(pad, 0x5c, sizeof(pad));
-	for (int i = 0; i < keylen; i++)
-		pad[i] ^= key[i];
-	occ_sha256_init(&hmac_outer);
-	occ_sha256_update(&hmac_outer, pad, sizeof(pad));
-}
-
-/* HMAC-SHA256 of msg with the database's secret. */
-static void
-occ_mac(StringInfo msg, uint8 *out)
-{
-	OccSha256	ctx = hmac_inner;
-	uint8		inner[32];
-
-	occ_sha256_update(&ctx, (uint8 *) msg->data, msg->len);
-	occ_sha256_final(&ctx, inner);
-	ctx = hmac_outer;
-	occ_sha256_update(&ctx, inner, sizeof(inner));
-	occ_sha256_final(&ctx, out);
-}
-
 /* base64url without padding; n must be a multiple of 3. */
 static void
 occ_base64url(const uint8 *in, int n, char *out)
@@ -312,7 +159,7 @@ occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 				 const char *prev, int prevlen)
 {
 	StringInfoData msg;
-	uint8		mac[32];
+	uint8		mac[OCC_SHA256_LEN];
 	uint8		nonce[16];
 	text	   *result;
 
@@ -335,7 +182,7 @@ occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 		prevlen = sizeof(nonce);
 	}
 	occ_mac_field(&msg, prev, prevlen);
-	occ_mac(&msg, mac);
+	occ_hmac(&secret_mac, (uint8 *) msg.data, msg.len, mac);
 	pfree(msg.data);
 
 	result = (text *) palloc(VARHDRSZ + OCC_ETAG_LEN);

@@ -148,6 +148,24 @@ extern void occ_drop_plan(void *plan);
 extern void occ_call_enter(void);
 extern void occ_call_exit(void);
 
+/* hmac.c */
+#define OCC_SHA256_BLOCK 64
+#define OCC_SHA256_LEN 32
+typedef struct OccSha256
+{
+	uint32		h[8];
+	uint64		len;			/* bytes hashed so far */
+	uint8		buf[OCC_SHA256_BLOCK];
+	int			used;
+} OccSha256;
+typedef struct OccHmac
+{
+	OccSha256	inner;			/* states after the padded key */
+	OccSha256	outer;
+} OccHmac;
+extern void occ_hmac_init(OccHmac *h, const uint8 *key, size_t keylen);
+extern void occ_hmac(const OccHmac *h, const uint8 *msg, size_t len, uint8 *out);
+
 /* etag.c */
 extern text *occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 							  const char *prev, int prevlen);
