@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The package suite of scripts/test.sh (run as root): checks META.json and make dist,
 # builds postgresql-15-occ from a clean copy of the tree under test, installs it,
-# runs its autopkgtest (debian/tests) as postgres, removes it, and checks that every
-# file it installed is gone and the system's PostgreSQL 15 is as it was before.
+# runs its autopkgtest (debian/tests) as postgres, removes it, checks that every file
+# it installed is gone, installs and uninstalls make dist's zip with the PGXN client,
+# and checks that the system's PostgreSQL 15 directories are as they were before.
 #   bash scripts/package.sh TREE WORK   (TREE: the copy under test, WORK: a dir of
 #                                        postgres's where this suite may write)
 set -euo pipefail
@@ -10,6 +11,7 @@ tree=$1 work=$2
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 OCC_WORK=$work # for occ_as_pg
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config # the system's, which the package is for
 PKG=postgresql-15-occ
 SYSTEM_DIRS=(/usr/lib/postgresql/15/lib /usr/share/postgresql/15/extension)
 dir=$work/package # clean copies: src/ (built by root), tests/ (postgres's); the .deb
@@ -25,7 +27,7 @@ version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$tree/occ.control")
 semver=$version
 [[ $semver == *.*.* ]] || semver=$semver.0
 
-occ_apt python3 git unzip dpkg-dev debhelper postgresql-server-dev-all
+occ_apt python3 git unzip dpkg-dev debhelper postgresql-server-dev-all pgxnclient
 
 # A copy of the tree's sources without build or test products (what .gitignore
 # leaves, as occ_copy_tree copied from the checkout).
@@ -67,8 +69,9 @@ python3 - "$tree" "$semver" <<-'EOF' || fail "META.json (see above)"
 	sys.exit(1 if problems else 0)
 EOF
 ok "META.json is valid and at version $semver (occ.control: $version)"
-grep -q 'PostgreSQL License' "$tree/LICENSE" && grep -q '^License: PostgreSQL' "$tree/debian/copyright" ||
+if ! grep -q 'PostgreSQL License' "$tree/LICENSE" || ! grep -q '^License: PostgreSQL' "$tree/debian/copyright"; then
 	fail "LICENSE or debian/copyright does not name the PostgreSQL License"
+fi
 
 rm -rf "$dir" && mkdir -p "$dir"
 clean_copy "$dir/dist"
@@ -97,7 +100,7 @@ ok "debian/rules refuses to build when debian/changelog and occ.control disagree
 (cd "$dir/src" && dpkg-checkbuilddeps && dpkg-buildpackage -us -uc -b) >"$dir/build.log" 2>&1 ||
 	{ tail -n 40 "$dir/build.log"; fail "dpkg-buildpackage"; }
 debs=("$dir/${PKG}_$version"-*_amd64.deb)
-[ -f "${debs[0]}" ] && [ ${#debs[@]} -eq 1 ] || { ls "$dir"; fail "no ${PKG}_$version-N_amd64.deb"; }
+if [ ! -f "${debs[0]}" ] || [ ${#debs[@]} -ne 1 ]; then ls "$dir"; fail "no ${PKG}_$version-N_amd64.deb"; fi
 deb=${debs[0]}
 ok "built $(basename "$deb")"
 
@@ -162,3 +165,15 @@ for f in /usr/lib/postgresql/15/lib/occ.so /usr/share/postgresql/15/extension/oc
 	grep -qx "$f" "$dir/installed.txt" || fail "the package did not install $f"
 done
 ok "apt-get remove removed all $(grep -c . "$dir/installed.txt") paths the package installed"
+
+# ---- the PGXN route: the PGXN client builds and installs the release archive
+occ_log "package: pgxn install ./occ-$semver.zip"
+pgxn_zip() { pgxn "$1" --nosudo --pg_config "$PG_CONFIG" "$zip" >>"$dir/pgxn.log" 2>&1; }
+pgxn_zip install || { tail -n 20 "$dir/pgxn.log"; fail "pgxn install"; }
+for f in /usr/lib/postgresql/15/lib/occ.so /usr/share/postgresql/15/extension/occ.control; do
+	[ -f "$f" ] || fail "pgxn install did not install $f"
+done
+cmp -s "$tree/occ.control" /usr/share/postgresql/15/extension/occ.control || fail "pgxn installed another occ.control"
+pgxn_zip uninstall || { tail -n 20 "$dir/pgxn.log"; fail "pgxn uninstall"; }
+[ ! -e /usr/lib/postgresql/15/lib/occ.so ] || fail "pgxn uninstall left occ.so"
+ok "pgxn installed and uninstalled occ-$semver.zip"
