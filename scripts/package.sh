@@ -168,7 +168,7 @@ ok "apt-get remove removed all $(grep -c . "$dir/installed.txt") paths the packa
 
 # ---- the PGXN route: the PGXN client builds and installs the release archive
 occ_log "package: pgxn install ./occ-$semver.zip"
-pgxn_zip() { pgxn "$1" --nosudo --pg_config "$PG_CONFIG" "$zip" >>"$dir/pgxn.log" 2>&1; }
+pgxn_zip() { pgxn "$1" --yes --nosudo --pg_config "$PG_CONFIG" "$zip" >>"$dir/pgxn.log" 2>&1; }
 pgxn_zip install || { tail -n 20 "$dir/pgxn.log"; fail "pgxn install"; }
 for f in /usr/lib/postgresql/15/lib/occ.so /usr/share/postgresql/15/extension/occ.control; do
 	[ -f "$f" ] || fail "pgxn install did not install $f"
