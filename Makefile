@@ -31,3 +31,10 @@ PROVE_FLAGS += -I ./test/t
 
 # every file sees the shared declarations
 $(OBJS): src/occ.h src/compat.h
+
+# the PGXN release, occ-X.Y.Z.zip, from the committed tree: META.json's SemVer
+# version is occ.control's default_version, with ".0" added when it has two parts
+DISTVERSION = $(if $(word 3,$(subst ., ,$(EXTVERSION))),$(EXTVERSION),$(EXTVERSION).0)
+dist:
+	git archive --format=zip --prefix=$(EXTENSION)-$(DISTVERSION)/ -o $(EXTENSION)-$(DISTVERSION).zip HEAD
+.PHONY: dist

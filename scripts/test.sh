@@ -35,6 +35,7 @@ SUITES=(
 	"node|clients/node|node_tap|first"
 	"stress|test/stress/run.sh|exit_status|first"
 	"fuzz|test/fuzz/run.sh|exit_status|first"
+	"package|debian/control.in|exit_status|first" # last: installs into the system's 15 and removes again
 )
 
 make_installcheck() { occ_as_pg env "${TAP_ENV[@]}" make -C "$OCC_TREE" -s installcheck PG_CONFIG="$PG_CONFIG" "$@"; }
@@ -79,6 +80,9 @@ suite_node() {
 
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
 suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
+# under the lock of the system's 15 (which the package replaces); its servers must not hold it
+suite_package() { occ_lock 15 && (for fd in "${OCC_LOCK_FDS[@]}"; do eval "exec $fd>&-"; done
+	bash "$OCC_TREE/scripts/package.sh" "$OCC_TREE" "$OCC_WORK"); }
 
 # Result counters: each prints "passed failed" for a suite's log ($1) and exit status ($2).
 count_pg_regress() { # PG 15: "test name ... ok", PG 16+: "ok 1 - name", "not ok 2 - name"
