@@ -80,9 +80,11 @@ suite_node() {
 
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
 suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
-# under the lock of the system's 15 (which the package replaces); its servers must not hold it
-suite_package() { occ_lock 15 && (for fd in "${OCC_LOCK_FDS[@]}"; do eval "exec $fd>&-"; done
-	bash "$OCC_TREE/scripts/package.sh" "$OCC_TREE" "$OCC_WORK"); }
+# the one suite that changes the system's PostgreSQL 15 (installs the package, then
+# removes it): one run at a time, and its servers must not hold the lock (flock -o)
+suite_package() {
+	flock -o /run/lock/occ-system-pg15.lock bash "$OCC_TREE/scripts/package.sh" "$OCC_TREE" "$OCC_WORK"
+}
 
 # Result counters: each prints "passed failed" for a suite's log ($1) and exit status ($2).
 count_pg_regress() { # PG 15: "test name ... ok", PG 16+: "ok 1 - name", "not ok 2 - name"
