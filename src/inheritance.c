@@ -41,7 +41,8 @@ occ_check_no_children(Relation rel)
 
 /*
  * occ_refuse_inheritance() RETURNS event_trigger
- *		At the end of CREATE TABLE and ALTER TABLE: refuses a table that now
+ *		At the end of CREATE/ALTER TABLE and CREATE/ALTER FOREIGN TABLE:
+ *		refuses a table that now
  *		inherits from a table enabled for occ (an ordinary table with occ's
  *		trigger).  One catalog query, everything qualified.
  */

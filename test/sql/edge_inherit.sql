@@ -19,6 +19,11 @@ SELECT occ_enable('edge_parent');
 SELECT state, message, hint
   FROM pg_temp.err($$CREATE TABLE edge_child2 (extra text) INHERITS (edge_parent)$$);
 SELECT to_regclass('edge_child2') AS child2;
+-- nor foreign children
+CREATE FOREIGN DATA WRAPPER edge_fdw;
+CREATE SERVER edge_server FOREIGN DATA WRAPPER edge_fdw;
+SELECT state, message
+  FROM pg_temp.err($$CREATE FOREIGN TABLE edge_remote (extra text) INHERITS (edge_parent) SERVER edge_server$$);
 -- a table without children can be enabled on its own
 SELECT state FROM pg_temp.err($$SELECT occ_enable('edge_child')$$);
 -- and then has the columns to inherit from edge_parent, which is refused
@@ -56,3 +61,5 @@ SELECT evtname, evtevent, evtenabled, evttags FROM pg_event_trigger
 
 DROP TABLE edge_child, edge_parent, edge_base, edge_parted;
 DROP SCHEMA edge_evil CASCADE;
+DROP SERVER edge_server;
+DROP FOREIGN DATA WRAPPER edge_fdw;
