@@ -331,8 +331,9 @@ occ_operator_sql(Oid opoid)
 
 /*
  * The primary-key index of rel, or an error saying why occ cannot use one:
- * there is none, or it is DEFERRABLE (not unique at every moment, which
- * PostgreSQL does not count as the primary key either).  name is the table
+ * there is none, or it is DEFERRABLE (not unique at every moment; before
+ * PostgreSQL 18 the relcache does not count it as the primary key, from 18
+ * it does).  name is the table
  * as messages show it.  occ_enable() and the cache both check through this.
  */
 Oid
@@ -340,34 +341,37 @@ occ_primary_key_index(Relation rel, const char *name)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
+	Oid			pk = InvalidOid;
+	bool		deferrable = false;
 
-	if (OidIsValid(rel->rd_pkindex))
-	{
-		list_free(indexes);
-		return rel->rd_pkindex;
-	}
 	foreach(lc, indexes)
 	{
 		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-		bool		deferrable;
+		Form_pg_index ix;
 
 		if (!HeapTupleIsValid(tup))
 			elog(ERROR, "cache lookup failed for index %u", lfirst_oid(lc));
-		deferrable = ((Form_pg_index) GETSTRUCT(tup))->indisprimary &&
-			!((Form_pg_index) GETSTRUCT(tup))->indimmediate;
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		if (ix->indisprimary)
+		{
+			pk = ix->indexrelid;
+			deferrable = !ix->indimmediate;
+		}
 		ReleaseSysCache(tup);
-		if (deferrable)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("primary key of table \"%s\" is deferrable", name),
-					 errdetail("occ finds rows by their primary key, which must be unique at every moment."),
-					 errhint("Recreate the primary key without DEFERRABLE.")));
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("table \"%s\" has no primary key", name),
-			 errhint("occ identifies rows by their primary key; add one with ALTER TABLE ... ADD PRIMARY KEY.")));
-	return InvalidOid;			/* keep the compiler quiet */
+	list_free(indexes);
+	if (deferrable)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("primary key of table \"%s\" is deferrable", name),
+				 errdetail("occ finds rows by their primary key, which must be unique at every moment."),
+				 errhint("Recreate the primary key without DEFERRABLE.")));
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", name),
+				 errhint("occ identifies rows by their primary key; add one with ALTER TABLE ... ADD PRIMARY KEY.")));
+	return pk;
 }
 
 /* Fills in the primary-key columns of t from the relation's key index. */

@@ -11,7 +11,7 @@ SELECT occ_enable('edge_plan');
 CREATE FUNCTION pg_temp.probes(locking bool) RETURNS bigint LANGUAGE sql AS $$
     SELECT count(*) FROM pg_catalog.pg_backend_memory_contexts
      WHERE name = 'CachedPlanSource'
-       AND ident LIKE '%to_jsonb(occ_t.*)%edge_plan%'
+       AND ident LIKE 'SELECT occ\_t.%to\_jsonb(occ\_t.*)%edge\_plan%'
        AND (ident LIKE '%FOR UPDATE OF occ_t') = locking
 $$;
 
