@@ -1250,7 +1250,8 @@ retry:
  * waited for it.  PostgreSQL raises 40001 ("... was already moved to another
  * partition due to concurrent update"); the row's key changed with its
  * partition, so the key is gone as after a concurrent delete: OC404, marked
- * as moved.  That takes a subtransaction, so only these tables pay for it.
+ * as moved.  That takes a subtransaction, so only partitioned tables and
+ * partitions pay for it.
  */
 static void
 occ_run_guarded(OccRequest *r, OccResult *res)
@@ -1258,7 +1259,8 @@ occ_run_guarded(OccRequest *r, OccResult *res)
 	MemoryContext mcxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 
-	if (r->rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE ||
+	if ((r->rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE &&
+		 !r->rel->rd_rel->relispartition) ||
 		IsolationUsesXactSnapshot())
 	{
 		occ_run(r, res);
