@@ -7,8 +7,8 @@
 #
 #
 # Then the invalidation check (issue 13): MEM_INVAL_ROUNDS rounds of conflicts
-# and missing rows in one backend, each followed by an ALTER TABLE, GRANT or
-# ANALYZE of the table from a second session; passes if memory after the first
+# and missing rows in one backend, each followed by an ALTER TABLE, GRANT,
+# ANALYZE or REVOKE of the table from a second session; passes if memory after the first
 # 10% of the rounds grows less than 5% and occ's statements stay as many.
 #
 #   bash bench/memory.sh               # as root: a throwaway cluster, 1,000,000 calls
@@ -53,8 +53,8 @@ inval_send() {
 }
 
 # The invalidation check: session A makes the conflicts, session B invalidates
-# the table's description after every round (ALTER TABLE, GRANT, ANALYZE in
-# turn); A samples its memory every 1/20 of the rounds.
+# the table's description after every round (ALTER TABLE, GRANT, ANALYZE,
+# REVOKE in turn); A samples its memory every 1/20 of the rounds.
 inval_check() {
 	local a_in a_out b_in b_out round sample out=$LOGDIR/inval.out
 	[ "$MEM_INVAL_ROUNDS" -gt 0 ] || return 0
@@ -70,10 +70,11 @@ inval_check() {
 	: >"$out"
 	for ((round = 1; round <= MEM_INVAL_ROUNDS; round++)); do
 		inval_send $a_in $a_out "SELECT bench_mem.inval_round();" >/dev/null
-		case $((round % 3)) in
+		case $((round % 4)) in
 		0) inval_send $b_in $b_out "ALTER TABLE bench_mem.inval ALTER COLUMN v SET DEFAULT '$round';" ;;
 		1) inval_send $b_in $b_out "GRANT SELECT ON bench_mem.inval TO PUBLIC;" ;;
 		2) inval_send $b_in $b_out "ANALYZE bench_mem.inval;" ;;
+		3) inval_send $b_in $b_out "REVOKE SELECT ON bench_mem.inval FROM PUBLIC;" ;;
 		esac >/dev/null
 		[ $((round % sample)) -eq 0 ] || continue
 		inval_send $a_in $a_out "SELECT 'sample', $round, s.* FROM bench_mem.sample() AS s;" >>"$out"
