@@ -150,7 +150,7 @@ occ_column_input(OccRequest *r, AttrNumber attnum)
 
 	if (t->col_input == NULL)
 		t->col_input = MemoryContextAllocZero(t->mcxt, desc->natts * sizeof(OccColumnInput));
-	ci = &((OccColumnInput *) t->col_input)[attnum - 1];
+	ci = &t->col_input[attnum - 1];
 	if (!ci->known)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
@@ -833,7 +833,7 @@ occ_push_array(JsonbParseState **st, OccJsonColumn *c, Datum d)
 static Jsonb *
 occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
 {
-	OccJsonRow *jr = (OccJsonRow *) t->json_row;
+	OccJsonRow *jr = t->json_row;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 	bool		same = jr && jr->natts == desc->natts;

@@ -132,8 +132,8 @@ occ_mac_key(StringInfo msg, OccKeyColumn *k, Datum value)
 
 /*
  * SHA-256 (FIPS 180-4), small and allocation-free, so that the HMAC below
- * can start from states keyed once per backend: an ETag then costs three
- * compressions and no library calls.
+ * can start from states keyed once per backend: an ETag then costs a few
+ * compressions (two or three for a short key) and no library calls.
  */
 typedef struct OccSha256
 {

@@ -111,8 +111,8 @@ typedef struct OccTable
 	SPIPlanPtr	probe_plan;		/* SELECT version, etag, row by key */
 	SPIPlanPtr	probe_lock_plan;	/* the same, FOR UPDATE */
 	List	   *plans;			/* OccPlan *, most recent first */
-	void	   *json_row;		/* how returned rows become JSON (conditional.c) */
-	void	   *col_input;		/* how patch values become column values (conditional.c) */
+	struct OccJsonRow *json_row;	/* how returned rows become JSON (conditional.c) */
+	struct OccColumnInput *col_input;	/* how patch values become column values (conditional.c) */
 
 	/* stats.c: counters go to the partitioned table of a partition */
 	Oid			stats_relid;
