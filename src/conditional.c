@@ -1245,23 +1245,53 @@ retry:
 }
 
 /*
- * occ_run(), and under READ COMMITTED on a partitioned table the answer to
- * a row that a concurrent UPDATE moved to another partition while this call
- * waited for it.  PostgreSQL raises 40001 ("... was already moved to another
- * partition due to concurrent update"); the row's key changed with its
- * partition, so the key is gone as after a concurrent delete: OC404, marked
- * as moved.  That takes a subtransaction, so only partitioned tables and
- * partitions pay for it.
+ * Can a row that this call waits for be moved to another partition by a
+ * concurrent UPDATE, with PostgreSQL raising 40001 ("... was already moved
+ * to another partition due to concurrent update")?  Under READ COMMITTED on
+ * a partitioned table or a partition.  The row's key changed with its
+ * partition, so the key is gone as after a concurrent delete: occ answers
+ * OC404, marked as moved.  Catching the error takes a subtransaction, so
+ * only these tables pay for it.
  */
+static bool
+occ_moves_possible(OccRequest *r)
+{
+	return (r->rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
+			r->rel->rd_rel->relispartition) &&
+		!IsolationUsesXactSnapshot();
+}
+
+/*
+ * In the PG_CATCH of a subtransaction the caller began: rolls it back, and
+ * raises the error again unless it is PostgreSQL's "already moved to
+ * another partition" (checked by the untranslated message).
+ */
+static void
+occ_catch_moved(MemoryContext mcxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(mcxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(mcxt);
+	CurrentResourceOwner = owner;
+	if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		edata->message_id == NULL ||
+		strstr(edata->message_id, "moved to another partition") == NULL)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+}
+
+/* occ_run(), answering OC404 "moved" for a row moved under it (see above). */
 static void
 occ_run_guarded(OccRequest *r, OccResult *res)
 {
 	MemoryContext mcxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 
-	if ((r->rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE &&
-		 !r->rel->rd_rel->relispartition) ||
-		IsolationUsesXactSnapshot())
+	if (!occ_moves_possible(r))
 	{
 		occ_run(r, res);
 		return;
@@ -1277,19 +1307,7 @@ occ_run_guarded(OccRequest *r, OccResult *res)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(mcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(mcxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE ||
-			edata->message_id == NULL ||
-			strstr(edata->message_id, "moved to another partition") == NULL)
-			ReThrowError(edata);
-		FreeErrorData(edata);
+		occ_catch_moved(mcxt, owner);
 		memset(res, 0, sizeof(*res));
 		res->outcome = OCC_OUT_NOT_FOUND;
 		res->info.sqlstate = ERRCODE_OCC_NOT_FOUND;
@@ -1531,6 +1549,7 @@ typedef struct OccBatchItem
 	int64		version;
 	Jsonb	   *patch;
 	Jsonb	   *result;
+	bool		moved;			/* moved to another partition while we waited */
 } OccBatchItem;
 
 static FmgrInfo *occ_sort_procs;
@@ -1627,6 +1646,70 @@ occ_read_batch_item(OccRequest *r, JsonbValue *v, int index)
 	return item;
 }
 
+/* Locks the rows of a batch in key order; *at: the item being locked. */
+static void
+occ_lock_rows(OccRequest *r, OccBatchItem **sorted, int n, int *at)
+{
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[INDEX_MAX_KEYS + 3];
+		char		nulls[INDEX_MAX_KEYS + 3];
+
+		*at = i;
+		memcpy(r->keys, sorted[i]->keys, sizeof(r->keys));
+		r->patch = NULL;
+		r->typed = false;
+		occ_fill_params(r, values, nulls);
+		if (SPI_execute_plan(occ_probe_plan(r->t, true), values, nulls, false, 1) < 0)
+			elog(ERROR, "occ: lock failed");
+	}
+}
+
+/*
+ * Locks every row of a batch in key order, so that batches never deadlock
+ * each other.  Where rows can move to another partition under it (see
+ * occ_moves_possible()), in one subtransaction: if a row moved, the item is
+ * marked as moved and the rows are locked again; its key now finds nothing.
+ */
+static void
+occ_lock_batch(OccRequest *r, OccBatchItem **sorted, int n)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile int at = -1;
+
+	if (!occ_moves_possible(r))
+	{
+		occ_lock_rows(r, sorted, n, (int *) &at);
+		return;
+	}
+	for (;;)
+	{
+		bool		moved = false;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(mcxt);
+		PG_TRY();
+		{
+			occ_lock_rows(r, sorted, n, (int *) &at);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(mcxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			occ_catch_moved(mcxt, owner);
+			moved = true;
+		}
+		PG_END_TRY();
+		if (!moved)
+			return;
+		if (sorted[at]->moved)
+			elog(ERROR, "occ: the row of batch item %d moved twice", sorted[at]->index);
+		sorted[at]->moved = true;
+	}
+}
+
 /*
  * occ_update_many(tbl regclass, changes jsonb) RETURNS SETOF jsonb
  *		Applies every change or none: rows are locked in key order, every
@@ -1690,19 +1773,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/* lock every row in key order, so that batches never deadlock each other */
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[INDEX_MAX_KEYS + 3];
-		char		nulls[INDEX_MAX_KEYS + 3];
-
-		memcpy(r.keys, sorted[i]->keys, sizeof(r.keys));
-		r.patch = NULL;
-		r.typed = false;
-		occ_fill_params(&r, values, nulls);
-		if (SPI_execute_plan(occ_probe_plan(r.t, true), values, nulls, false, 1) < 0)
-			elog(ERROR, "occ: lock failed");
-	}
+	occ_lock_batch(&r, sorted, n);
 
 	failed = palloc0(Max(n, 1) * sizeof(char *));
 	for (int i = 0; i < n; i++)
@@ -1720,6 +1791,8 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		if (r.ncols == 0)
 			r.kind = OCC_KIND_CHECK;
 		occ_run(&r, &res);
+		if (res.outcome == OCC_OUT_NOT_FOUND && item->moved)
+			res.info.moved = true;
 		occ_count(&r, &res);
 		if (res.outcome < OCC_OUT_CONFLICT)
 		{
