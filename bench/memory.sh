@@ -5,8 +5,15 @@
 # batch it samples its own memory.  Passes if memory after warm-up (the first
 # 20% of the calls) grows less than 5% by the end.  See bench/README.md.
 #
+#
+# Then the invalidation check (issue 13): MEM_INVAL_ROUNDS rounds of conflicts
+# and missing rows in one backend, each followed by an ALTER TABLE, GRANT,
+# ANALYZE or REVOKE of the table from a second session; passes if memory after the first
+# 10% of the rounds grows less than 5% and occ's statements stay as many.
+#
 #   bash bench/memory.sh               # as root: a throwaway cluster, 1,000,000 calls
 #   QUICK=1 bash bench/memory.sh       # 100,000 calls
+#   MEM_INVAL_ONLY=1 bash bench/memory.sh   # the invalidation check alone
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,6 +35,68 @@ done
 [ "$MEM_TABLES" -le 99 ] || occ_die "MEM_TABLES can be at most 99"
 [ "$MEM_BATCHES" -ge 5 ] || occ_die "MEM_BATCHES must be at least 5"
 PER_BATCH=$(((MEM_CALLS + MEM_BATCHES - 1) / MEM_BATCHES))
+MEM_INVAL_ROUNDS=${MEM_INVAL_ROUNDS:-1000}   # 0: no invalidation check
+MEM_INVAL_ONLY=${MEM_INVAL_ONLY:-0}
+[[ $MEM_INVAL_ROUNDS =~ ^[0-9]+$ ]] || occ_die "MEM_INVAL_ROUNDS must be a whole number, not '$MEM_INVAL_ROUNDS'"
+[ "$MEM_INVAL_ROUNDS" -eq 0 ] || [ "$MEM_INVAL_ROUNDS" -ge 20 ] || occ_die "MEM_INVAL_ROUNDS must be 0 or at least 20"
+
+# Sends SQL to a psql session started by inval_check (write fd $1, read fd $2)
+# and prints what it answered, up to the marker that says it is done.
+inval_send() {
+	local line
+	printf '%s\n\\echo __occ_done__\n' "$3" >&"$1"
+	while IFS= read -r line <&"$2"; do
+		[ "$line" = __occ_done__ ] && return 0
+		printf '%s\n' "$line"
+	done
+	occ_die "a session of the invalidation check ended early"
+}
+
+# The invalidation check: session A makes the conflicts, session B invalidates
+# the table's description after every round (ALTER TABLE, GRANT, ANALYZE,
+# REVOKE in turn); A samples its memory every 1/20 of the rounds.
+inval_check() {
+	local a_in a_out b_in b_out round sample out=$LOGDIR/inval.out
+	[ "$MEM_INVAL_ROUNDS" -gt 0 ] || return 0
+	echo
+	echo "occ invalidation check: $MEM_INVAL_ROUNDS rounds of a conflict, a missing row and a failed delete in one backend, each followed by an invalidation of the table from a second session"
+	mkfifo "$LOGDIR/a.in" "$LOGDIR/a.out" "$LOGDIR/b.in" "$LOGDIR/b.out"
+	"$PSQL" -X -q -At -F $'\t' -v ON_ERROR_STOP=1 <"$LOGDIR/a.in" >"$LOGDIR/a.out" 2>&1 &
+	exec {a_in}>"$LOGDIR/a.in" {a_out}<"$LOGDIR/a.out"
+	"$PSQL" -X -q -At -v ON_ERROR_STOP=1 <"$LOGDIR/b.in" >"$LOGDIR/b.out" 2>&1 &
+	exec {b_in}>"$LOGDIR/b.in" {b_out}<"$LOGDIR/b.out"
+	inval_send $a_in $a_out "SET client_min_messages = warning;" >/dev/null
+	sample=$((MEM_INVAL_ROUNDS / 20))
+	: >"$out"
+	for ((round = 1; round <= MEM_INVAL_ROUNDS; round++)); do
+		inval_send $a_in $a_out "SELECT bench_mem.inval_round();" >/dev/null
+		case $((round % 4)) in
+		0) inval_send $b_in $b_out "ALTER TABLE bench_mem.inval ALTER COLUMN v SET DEFAULT '$round';" ;;
+		1) inval_send $b_in $b_out "GRANT SELECT ON bench_mem.inval TO PUBLIC;" ;;
+		2) inval_send $b_in $b_out "ANALYZE bench_mem.inval;" ;;
+		3) inval_send $b_in $b_out "REVOKE SELECT ON bench_mem.inval FROM PUBLIC;" ;;
+		esac >/dev/null
+		[ $((round % sample)) -eq 0 ] || continue
+		inval_send $a_in $a_out "SELECT 'sample', $round, s.* FROM bench_mem.sample() AS s;" >>"$out"
+	done
+	exec {a_in}>&- {b_in}>&-
+	wait
+	exec {a_out}<&- {b_out}<&-
+
+	printf '\n%8s %10s %9s %6s %9s\n' round "ctx MB" contexts "occ" "RssAnon"
+	printf '%8s %10s %9s %6s %9s\n' "" "" "" stmts MB
+	awk -F'\t' '$1 == "sample" { printf "%8d %10.2f %9d %6d %9.1f\n", $2, $3 / 1048576, $4, $6, $8 / 1024 }' "$out"
+	awk -F'\t' -v total="$MEM_INVAL_ROUNDS" '
+		$1 == "sample" { n++; r[n] = $2; ctx[n] = $3; st[n] = $6; if (!w && $2 >= 0.1 * total) w = n }
+		END {
+			peak = ctx[w]; for (i = w; i <= n; i++) if (ctx[i] > peak) peak = ctx[i]
+			g_end = (ctx[n] - ctx[w]) / ctx[w] * 100; g_peak = (peak - ctx[w]) / ctx[w] * 100
+			flat = g_end < 5 && g_peak < 5 && st[n] == st[w]
+			printf "memory contexts: %.2f MB after %d rounds, %.2f MB after %d (%+.1f%%), peak %+.1f%%; occ statements %d -> %d\n",
+				ctx[w] / 1048576, r[w], ctx[n] / 1048576, r[n], g_end, g_peak, st[w], st[n]
+			print flat ? "memory with invalidations: flat (PASS)" : "memory with invalidations: grows (MISS)"
+		}' "$out"
+}
 
 bench_start "$MEM_DB"
 export PGDATABASE=$MEM_DB
@@ -71,6 +140,12 @@ script=$LOGDIR/session.sql
 		fi
 	done
 } >"$script"
+
+if [ "$MEM_INVAL_ONLY" = 1 ]; then
+	bench_machine "$MEM_DB"
+	inval_check
+	exit 0
+fi
 
 echo
 echo "occ memory check: $MEM_CALLS occ_update calls, $MEM_SHAPES patch shapes, $MEM_TABLES tables of $MEM_ROWS rows, $MEM_BATCHES transactions of $PER_BATCH calls"
@@ -129,3 +204,5 @@ awk -F'\t' -v total="$MEM_CALLS" -v per="$PER_BATCH" '
 		}
 		print ok ? "memory after warm-up: flat (PASS)" : "memory after warm-up: grows (MISS)"
 	}' "$out"
+
+inval_check

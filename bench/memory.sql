@@ -114,3 +114,26 @@ LANGUAGE sql AS $fn$
 $fn$;
 
 SELECT bench_mem.make_table(i, :rows) FROM generate_series(1, :tables) AS i;
+
+-- The invalidation check (memory.sh, issue 13): one table, one row.  A round
+-- makes a conflict and a missing row through occ_try_update and a conflict
+-- through occ_delete (each prepares occ's probe statements for the table's
+-- current description); a second session invalidates the description between
+-- rounds.
+CREATE TABLE bench_mem.inval (id integer PRIMARY KEY, v text);
+INSERT INTO bench_mem.inval VALUES (1, 'a');
+SELECT occ_enable('bench_mem.inval');
+
+CREATE FUNCTION bench_mem.inval_round()
+RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM occ_try_update('bench_mem.inval', 1, 0, '{"v": "stale"}');
+    PERFORM occ_try_update('bench_mem.inval', 2, 1, '{"v": "missing"}');
+    BEGIN
+        PERFORM occ_delete('bench_mem.inval', 1, 0);
+    EXCEPTION WHEN SQLSTATE 'OC409' THEN
+        NULL;
+    END;
+END
+$fn$;

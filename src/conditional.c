@@ -18,6 +18,7 @@
 #include "access/genam.h"
 #include "access/nbtree.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -26,6 +27,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/rel.h"
 #include "access/htup_details.h"
 #include "nodes/makefuncs.h"
@@ -148,7 +150,7 @@ occ_column_input(OccRequest *r, AttrNumber attnum)
 
 	if (t->col_input == NULL)
 		t->col_input = MemoryContextAllocZero(t->mcxt, desc->natts * sizeof(OccColumnInput));
-	ci = &((OccColumnInput *) t->col_input)[attnum - 1];
+	ci = &t->col_input[attnum - 1];
 	if (!ci->known)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
@@ -308,7 +310,7 @@ occ_get_plan(OccRequest *r)
 				t->plans = lcons(p, t->plans);
 				MemoryContextSwitchTo(old);
 			}
-			return (SPIPlanPtr) p->plan;
+			return p->plan;
 		}
 	}
 
@@ -333,7 +335,7 @@ occ_get_plan(OccRequest *r)
 		pfree(victim);
 	}
 	MemoryContextSwitchTo(old);
-	return (SPIPlanPtr) p->plan;
+	return p->plan;
 }
 
 /* Converts one text value to key column k's type (the input function's errors). */
@@ -831,7 +833,7 @@ occ_push_array(JsonbParseState **st, OccJsonColumn *c, Datum d)
 static Jsonb *
 occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
 {
-	OccJsonRow *jr = (OccJsonRow *) t->json_row;
+	OccJsonRow *jr = t->json_row;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 	bool		same = jr && jr->natts == desc->natts;
@@ -1036,7 +1038,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 static SPIPlanPtr
 occ_probe_plan(OccTable *t, bool lock)
 {
-	void	  **slot = lock ? &t->probe_lock_plan : &t->probe_plan;
+	SPIPlanPtr *slot = lock ? &t->probe_lock_plan : &t->probe_plan;
 
 	if (*slot == NULL)
 	{
@@ -1052,7 +1054,40 @@ occ_probe_plan(OccTable *t, bool lock)
 
 		*slot = occ_prepare(t, sql, NULL);
 	}
-	return (SPIPlanPtr) *slot;
+	return *slot;
+}
+
+/*
+ * Frees every statement this file prepared for t: the probes and the kept
+ * statements.  meta.c calls it when it frees t's description.
+ */
+void
+occ_free_plans(OccTable *t)
+{
+	ListCell   *lc;
+
+	foreach(lc, t->plans)
+		SPI_freeplan(((OccPlan *) lfirst(lc))->plan);
+	list_free(t->plans);
+	t->plans = NIL;
+	if (t->probe_plan)
+		SPI_freeplan(t->probe_plan);
+	if (t->probe_lock_plan)
+		SPI_freeplan(t->probe_lock_plan);
+	t->probe_plan = NULL;
+	t->probe_lock_plan = NULL;
+}
+
+/*
+ * Did the UPDATE that returned row leave it as it was?  Only if occ's
+ * trigger saw it and said so (occ_noop_updates moved past noops): a row
+ * written with the trigger disabled or in replica role keeps its version
+ * too, yet was changed.
+ */
+static bool
+occ_unchanged(OccTable *t, Jsonb *row, int64 version, uint64 noops)
+{
+	return occ_row_version(t, row) == version && occ_noop_updates != noops;
 }
 
 /*
@@ -1074,8 +1109,10 @@ occ_run(OccRequest *r, OccResult *res)
 	Jsonb	   *current_row;
 	Datum		d;
 	bool		visible_match;
+	uint64		noops;
 
 	memset(res, 0, sizeof(*res));
+	noops = occ_noop_updates;
 	res->row = occ_execute(r);
 retry:
 	if (res->row)
@@ -1084,7 +1121,7 @@ retry:
 			res->outcome = OCC_OUT_DELETED;
 		else if (r->kind == OCC_KIND_CHECK ||
 				 (r->cond == OCC_COND_VERSION &&
-				  occ_row_version(t, res->row) == r->expected_version))
+				  occ_unchanged(t, res->row, r->expected_version, noops)))
 			res->outcome = OCC_OUT_UNCHANGED;
 		else
 			res->outcome = OCC_OUT_UPDATED;
@@ -1196,14 +1233,87 @@ retry:
 		if (res->info.conflicting_fields != NIL || stale > current)
 			return;
 		r->expected_version = current;
+		noops = occ_noop_updates;
 		row = occ_execute(r);
 		r->expected_version = stale;
 		if (row == NULL)
 			return;				/* cannot happen: the row is locked */
 		res->row = row;
-		res->outcome = occ_row_version(t, row) == current ?
+		res->outcome = occ_unchanged(t, row, current, noops) ?
 			OCC_OUT_UNCHANGED : OCC_OUT_MERGED;
 	}
+}
+
+/*
+ * Can a row that this call waits for be moved to another partition by a
+ * concurrent UPDATE, with PostgreSQL raising 40001 ("... was already moved
+ * to another partition due to concurrent update")?  Under READ COMMITTED on
+ * a partitioned table or a partition.  The row's key changed with its
+ * partition, so the key is gone as after a concurrent delete: occ answers
+ * OC404, marked as moved.  Catching the error takes a subtransaction, so
+ * only these tables pay for it.
+ */
+static bool
+occ_moves_possible(OccRequest *r)
+{
+	return (r->rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
+			r->rel->rd_rel->relispartition) &&
+		!IsolationUsesXactSnapshot();
+}
+
+/*
+ * In the PG_CATCH of a subtransaction the caller began: rolls it back, and
+ * raises the error again unless it is PostgreSQL's "already moved to
+ * another partition" (checked by the untranslated message).
+ */
+static void
+occ_catch_moved(MemoryContext mcxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(mcxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(mcxt);
+	CurrentResourceOwner = owner;
+	if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		edata->message_id == NULL ||
+		strstr(edata->message_id, "moved to another partition") == NULL)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+}
+
+/* occ_run(), answering OC404 "moved" for a row moved under it (see above). */
+static void
+occ_run_guarded(OccRequest *r, OccResult *res)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (!occ_moves_possible(r))
+	{
+		occ_run(r, res);
+		return;
+	}
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(mcxt);
+	PG_TRY();
+	{
+		occ_run(r, res);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(mcxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		occ_catch_moved(mcxt, owner);
+		memset(res, 0, sizeof(*res));
+		res->outcome = OCC_OUT_NOT_FOUND;
+		res->info.sqlstate = ERRCODE_OCC_NOT_FOUND;
+		res->info.moved = true;
+	}
+	PG_END_TRY();
 }
 
 /* Raises 22004 for a NULL argument. */
@@ -1311,7 +1421,7 @@ occ_conditional(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	occ_read_request(fcinfo, &r, kind, cond);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	occ_run(&r, &res);
+	occ_run_guarded(&r, &res);
 	occ_count(&r, &res);
 	if (res.outcome >= OCC_OUT_CONFLICT)
 		occ_raise(r.t, r.keys, &res.info);
@@ -1393,7 +1503,7 @@ occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	occ_read_request(fcinfo, &r, OCC_KIND_UPDATE, OCC_COND_VERSION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	occ_run(&r, &res);
+	occ_run_guarded(&r, &res);
 	occ_count(&r, &res);
 
 	/* the field lists live in SPI's memory: build the result before leaving it */
@@ -1416,6 +1526,8 @@ occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		appendStringInfoString(&out, "null");	/* row granularity: not known */
 	else
 		occ_names_json(&out, res.info.conflicting_fields);
+	if (res.info.moved)
+		appendStringInfoString(&out, ",\"moved\":true");
 	if (res.info.has_fields)
 	{
 		appendStringInfoString(&out, ",\"changed_fields\":");
@@ -1437,6 +1549,7 @@ typedef struct OccBatchItem
 	int64		version;
 	Jsonb	   *patch;
 	Jsonb	   *result;
+	bool		moved;			/* moved to another partition while we waited */
 } OccBatchItem;
 
 static FmgrInfo *occ_sort_procs;
@@ -1533,6 +1646,70 @@ occ_read_batch_item(OccRequest *r, JsonbValue *v, int index)
 	return item;
 }
 
+/* Locks the rows of a batch in key order; *at: the item being locked. */
+static void
+occ_lock_rows(OccRequest *r, OccBatchItem **sorted, int n, int *at)
+{
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[INDEX_MAX_KEYS + 3];
+		char		nulls[INDEX_MAX_KEYS + 3];
+
+		*at = i;
+		memcpy(r->keys, sorted[i]->keys, sizeof(r->keys));
+		r->patch = NULL;
+		r->typed = false;
+		occ_fill_params(r, values, nulls);
+		if (SPI_execute_plan(occ_probe_plan(r->t, true), values, nulls, false, 1) < 0)
+			elog(ERROR, "occ: lock failed");
+	}
+}
+
+/*
+ * Locks every row of a batch in key order, so that batches never deadlock
+ * each other.  Where rows can move to another partition under it (see
+ * occ_moves_possible()), in one subtransaction: if a row moved, the item is
+ * marked as moved and the rows are locked again; its key now finds nothing.
+ */
+static void
+occ_lock_batch(OccRequest *r, OccBatchItem **sorted, int n)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile int at = -1;
+
+	if (!occ_moves_possible(r))
+	{
+		occ_lock_rows(r, sorted, n, (int *) &at);
+		return;
+	}
+	for (;;)
+	{
+		bool		moved = false;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(mcxt);
+		PG_TRY();
+		{
+			occ_lock_rows(r, sorted, n, (int *) &at);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(mcxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			occ_catch_moved(mcxt, owner);
+			moved = true;
+		}
+		PG_END_TRY();
+		if (!moved)
+			return;
+		if (sorted[at]->moved)
+			elog(ERROR, "occ: the row of batch item %d moved twice", sorted[at]->index);
+		sorted[at]->moved = true;
+	}
+}
+
 /*
  * occ_update_many(tbl regclass, changes jsonb) RETURNS SETOF jsonb
  *		Applies every change or none: rows are locked in key order, every
@@ -1596,19 +1773,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/* lock every row in key order, so that batches never deadlock each other */
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[INDEX_MAX_KEYS + 3];
-		char		nulls[INDEX_MAX_KEYS + 3];
-
-		memcpy(r.keys, sorted[i]->keys, sizeof(r.keys));
-		r.patch = NULL;
-		r.typed = false;
-		occ_fill_params(&r, values, nulls);
-		if (SPI_execute_plan(occ_probe_plan(r.t, true), values, nulls, false, 1) < 0)
-			elog(ERROR, "occ: lock failed");
-	}
+	occ_lock_batch(&r, sorted, n);
 
 	failed = palloc0(Max(n, 1) * sizeof(char *));
 	for (int i = 0; i < n; i++)
@@ -1626,6 +1791,8 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		if (r.ncols == 0)
 			r.kind = OCC_KIND_CHECK;
 		occ_run(&r, &res);
+		if (res.outcome == OCC_OUT_NOT_FOUND && item->moved)
+			res.info.moved = true;
 		occ_count(&r, &res);
 		if (res.outcome < OCC_OUT_CONFLICT)
 		{

@@ -209,12 +209,8 @@ occ_enable(PG_FUNCTION_ARGS)
 					 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
 					 quote_identifier(RelationGetRelationName(rel)));
 
-	list_free(RelationGetIndexList(rel));
-	if (!OidIsValid(rel->rd_pkindex))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
-				 errhint("occ identifies rows by their primary key; add one with ALTER TABLE ... ADD PRIMARY KEY.")));
+	occ_primary_key_index(rel, RelationGetRelationName(rel));
+	occ_check_no_children(rel);
 
 	vtype = occ_column_type(rel, version_col);
 	etype = occ_column_type(rel, etag_col);

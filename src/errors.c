@@ -15,13 +15,16 @@
 
 #include "occ.h"
 
-/* Appends one key value as JSON: numbers and booleans bare, the rest strings. */
+/*
+ * Appends one key value as JSON: numbers and booleans bare, the rest strings;
+ * a domain as its base type, as to_jsonb() renders it.
+ */
 static void
 occ_value_json(StringInfo buf, OccKeyColumn *k, Datum value)
 {
 	char	   *s = OidOutputFunctionCall(k->typoutput, value);
 
-	switch (k->typid)
+	switch (k->basetypid)
 	{
 		case INT2OID:
 		case INT4OID:
@@ -121,6 +124,8 @@ occ_error_detail(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
 		appendStringInfoString(buf, "\"key\":");
 		occ_key_json(buf, t, keys);
 	}
+	if (info->sqlstate == ERRCODE_OCC_NOT_FOUND && info->moved)
+		appendStringInfoString(buf, ",\"moved\":true");
 	if (info->sqlstate != ERRCODE_OCC_NOT_FOUND)
 	{
 		if (info->has_expected_version)
@@ -188,7 +193,9 @@ occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info)
 			hint = "Re-read the row and retry with its current ETag.";
 			break;
 		case ERRCODE_OCC_NOT_FOUND:
-			hint = "The row does not exist, or row-level security hides it.";
+			hint = info->moved ?
+				"A concurrent update moved the row to another partition, changing its key." :
+				"The row does not exist, or row-level security hides it.";
 			break;
 		case ERRCODE_OCC_PRECONDITION_REQUIRED:
 			hint = t->version_input == OCC_INPUT_NEXT ?

@@ -1,8 +1,8 @@
 /*
  * etag.c
  *		ETags: an HMAC-SHA256, keyed with the database's secret (table
- *		occ_secret), over the table, the key, the version and the previous
- *		ETag (a random nonce for a new row), in base64url.
+ *		occ_secret), over the table, the key, the version, the previous ETag
+ *		and a value no other write ever uses, in base64url.
  *
  * The ETag never reads the row's other columns, so its cost does not grow
  * with wide or TOASTed rows, and it reveals nothing about their contents.
@@ -149,10 +149,41 @@ occ_base64url(const uint8 *in, int n, char *out)
 }
 
 /*
+ * What makes every write's ETag unique: 16 random bytes drawn once per
+ * backend and a count of the ETags it made.  A write that rolls back and a
+ * later one at the same version (same key, same previous ETag) thus get
+ * different ETags, and so do a deleted row and one inserted again.  The
+ * value is not secret (the HMAC's key is) and is never recomputed: standbys
+ * and subscribers copy the stored ETag.
+ */
+typedef struct OccWriteNonce
+{
+	uint8		random[16];
+	uint64		count;
+} OccWriteNonce;
+
+static OccWriteNonce write_nonce;
+static bool write_nonce_drawn = false;
+
+/* The next write's nonce. */
+static const OccWriteNonce *
+occ_next_write_nonce(void)
+{
+	if (!write_nonce_drawn)
+	{
+		if (!pg_strong_random(write_nonce.random, sizeof(write_nonce.random)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random ETag nonce")));
+		write_nonce_drawn = true;
+	}
+	write_nonce.count++;
+	return &write_nonce;
+}
+
+/*
  * The ETag of a row of t with the given key and version.  prev is the ETag
- * the row had before this version; NULL for a new row, which draws a random
- * nonce instead, so that a deleted and re-inserted row never gets an old
- * ETag back.
+ * the row had before this version; NULL for a new row.
  */
 text *
 occ_etag_compute(OccTable *t, Datum *keys, int64 version,
@@ -160,7 +191,6 @@ occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 {
 	StringInfoData msg;
 	uint8		mac[OCC_SHA256_LEN];
-	uint8		nonce[16];
 	text	   *result;
 
 	if (!secret_valid)
@@ -172,16 +202,8 @@ occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 	appendBinaryStringInfo(&msg, (const char *) &version, sizeof(int64));
 	for (int i = 0; i < t->nkeys; i++)
 		occ_mac_key(&msg, &t->keys[i], keys[i]);
-	if (prev == NULL)
-	{
-		if (!pg_strong_random(nonce, sizeof(nonce)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a random ETag nonce")));
-		prev = (const char *) nonce;
-		prevlen = sizeof(nonce);
-	}
-	occ_mac_field(&msg, prev, prevlen);
+	occ_mac_field(&msg, prev ? prev : "", prev ? prevlen : 0);
+	occ_mac_field(&msg, occ_next_write_nonce(), sizeof(OccWriteNonce));
 	occ_hmac(&secret_mac, (uint8 *) msg.data, msg.len, mac);
 	pfree(msg.data);
 

@@ -2,7 +2,8 @@
  * hmac.c
  *		HMAC-SHA256 (RFC 2104 over FIPS 180-4), small and allocation-free, for
  *		the ETags of etag.c: the key's inner and outer states are computed once
- *		(OccHmac), so that each ETag costs three compressions and no library call.
+ *		(OccHmac), so that an ETag costs a few compressions (two or three for a
+ *		short key) and no library call.
  *
  * occ_hmac_sha256_test() exposes it to SQL for the known-answer test of
  * test/sql/hmac.sql (RFC 4231); no extension script declares it.

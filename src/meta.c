@@ -17,6 +17,7 @@
 #include "catalog/indexing.h"
 #include "catalog/partition.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -47,18 +48,13 @@ static List *occ_retired_plans = NIL;
 static int	occ_call_depth = 0;	/* conditional function calls under way */
 static bool occ_cache_stale = false;	/* an entry was invalidated */
 
-static void occ_retire_plan(void *plan);
+static void occ_retire_plan(SPIPlanPtr plan);
 
-/* Frees a table description and the plans it holds. */
+/* Frees a table description and the plans it holds (conditional.c made them). */
 static void
 occ_free_table(OccTable *t)
 {
-	ListCell   *lc;
-
-	foreach(lc, t->plans)
-		SPI_freeplan((SPIPlanPtr) ((OccPlan *) lfirst(lc))->plan);
-	if (t->probe_plan)
-		SPI_freeplan((SPIPlanPtr) t->probe_plan);
+	occ_free_plans(t);
 	MemoryContextDelete(t->mcxt);
 }
 
@@ -162,10 +158,10 @@ occ_call_exit(void)
 
 /* A plan evicted from a full cache: freed now unless a nested call may use it. */
 void
-occ_drop_plan(void *plan)
+occ_drop_plan(SPIPlanPtr plan)
 {
 	if (occ_call_depth <= 1)
-		SPI_freeplan((SPIPlanPtr) plan);
+		SPI_freeplan(plan);
 	else
 		occ_retire_plan(plan);
 }
@@ -182,7 +178,7 @@ occ_retire_table(OccTable *t)
 
 /* Puts a plan aside until no call can be using it. */
 static void
-occ_retire_plan(void *plan)
+occ_retire_plan(SPIPlanPtr plan)
 {
 	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
 
@@ -333,6 +329,51 @@ occ_operator_sql(Oid opoid)
 	return sql;
 }
 
+/*
+ * The primary-key index of rel, or an error saying why occ cannot use one:
+ * there is none, or it is DEFERRABLE (not unique at every moment; before
+ * PostgreSQL 18 the relcache does not count it as the primary key, from 18
+ * it does).  name is the table
+ * as messages show it.  occ_enable() and the cache both check through this.
+ */
+Oid
+occ_primary_key_index(Relation rel, const char *name)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			pk = InvalidOid;
+	bool		deferrable = false;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for index %u", lfirst_oid(lc));
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		if (ix->indisprimary)
+		{
+			pk = ix->indexrelid;
+			deferrable = !ix->indimmediate;
+		}
+		ReleaseSysCache(tup);
+	}
+	list_free(indexes);
+	if (deferrable)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("primary key of table \"%s\" is deferrable", name),
+				 errdetail("occ finds rows by their primary key, which must be unique at every moment."),
+				 errhint("Recreate the primary key without DEFERRABLE.")));
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", name),
+				 errhint("occ identifies rows by their primary key; add one with ALTER TABLE ... ADD PRIMARY KEY.")));
+	return pk;
+}
+
 /* Fills in the primary-key columns of t from the relation's key index. */
 static void
 occ_describe_key(OccTable *t, Relation rel)
@@ -341,13 +382,7 @@ occ_describe_key(OccTable *t, Relation rel)
 	Relation	idx;
 	TupleDesc	desc = RelationGetDescr(rel);
 
-	list_free(RelationGetIndexList(rel));
-	pkoid = rel->rd_pkindex;
-	if (!OidIsValid(pkoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" has no primary key", t->plain_name),
-				 errhint("occ identifies rows by their primary key; add one with ALTER TABLE ... ADD PRIMARY KEY.")));
+	pkoid = occ_primary_key_index(rel, t->plain_name);
 
 	idx = index_open(pkoid, AccessShareLock);
 	t->nkeys = idx->rd_index->indnkeyatts;
@@ -367,6 +402,7 @@ occ_describe_key(OccTable *t, Relation rel)
 		att = TupleDescAttr(desc, k->attnum - 1);
 		k->name = pstrdup(NameStr(att->attname));
 		k->typid = att->atttypid;
+		k->basetypid = getBaseType(att->atttypid);
 		k->typmod = att->atttypmod;
 		get_typlenbyval(k->typid, &k->typlen, &k->typbyval);
 		getTypeInputInfo(k->typid, &k->typinput, &k->typioparam);

@@ -16,6 +16,7 @@
 #include "access/attnum.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
@@ -54,6 +55,7 @@ typedef struct OccKeyColumn
 	AttrNumber	attnum;
 	char	   *name;
 	Oid			typid;
+	Oid			basetypid;		/* typid, or the base type of a domain */
 	int32		typmod;
 	int16		typlen;
 	bool		typbyval;
@@ -70,7 +72,7 @@ typedef struct OccPlan
 	int			op;				/* OccOp */
 	int			ncols;			/* patch columns, in jsonb key order */
 	AttrNumber *cols;
-	void	   *plan;			/* SPIPlanPtr, kept */
+	SPIPlanPtr	plan;			/* kept */
 } OccPlan;
 
 /*
@@ -108,11 +110,11 @@ typedef struct OccTable
 	/* for the conditional functions (conditional.c) */
 	char	   *ext_schema;		/* quoted schema of the extension */
 	char	   *key_cond;		/* WHERE fragment over $1..$nkeys */
-	void	   *probe_plan;		/* SELECT version, etag, row by key */
-	void	   *probe_lock_plan;	/* the same, FOR UPDATE */
+	SPIPlanPtr	probe_plan;		/* SELECT version, etag, row by key */
+	SPIPlanPtr	probe_lock_plan;	/* the same, FOR UPDATE */
 	List	   *plans;			/* OccPlan *, most recent first */
-	void	   *json_row;		/* how returned rows become JSON (conditional.c) */
-	void	   *col_input;		/* how patch values become column values (conditional.c) */
+	struct OccJsonRow *json_row;	/* how returned rows become JSON (conditional.c) */
+	struct OccColumnInput *col_input;	/* how patch values become column values (conditional.c) */
 
 	/* stats.c: counters go to the partitioned table of a partition */
 	Oid			stats_relid;
@@ -134,6 +136,7 @@ occ_own_column(OccTable *t, AttrNumber attnum)
 /* meta.c */
 extern OccTable *occ_table_for_relation(Relation rel, bool missing_ok);
 extern AttrNumber occ_find_column(TupleDesc desc, const char *name);
+extern Oid	occ_primary_key_index(Relation rel, const char *name);
 extern Trigger *occ_find_trigger(Relation rel);
 extern bool occ_relation_enabled(Relation rel, OccGranularity *g,
 								 char **version_col, char **etag_col);
@@ -144,7 +147,7 @@ extern const char *occ_version_input_name(OccVersionInput v);
 extern char *occ_extension_schema(bool missing_ok);
 extern Oid	occ_extension_namespace(void);
 extern void occ_meta_init(void);
-extern void occ_drop_plan(void *plan);
+extern void occ_drop_plan(SPIPlanPtr plan);
 extern void occ_call_enter(void);
 extern void occ_call_exit(void);
 
@@ -188,6 +191,7 @@ typedef struct OccErrorInfo
 	List	   *changed_fields; /* char * */
 	List	   *conflicting_fields; /* char * */
 	bool		hide_key;		/* the caller may not read the row's key */
+	bool		moved;			/* OC404: a concurrent update moved the row to another partition */
 	const char *items_json;		/* occ_update_many: the failing items */
 	int			nitems;
 } OccErrorInfo;
@@ -218,6 +222,12 @@ extern char *occ_json_scalar_text(JsonbValue *v);
 extern bool occ_is_json_type(Oid typid);
 extern Jsonb *occ_datum_as_jsonb(Oid typid, Datum d);
 
+/* conditional.c */
+extern void occ_free_plans(OccTable *t);
+
+/* inheritance.c */
+extern void occ_check_no_children(Relation rel);
+
 /* patch.c */
 extern Jsonb *occ_merge_jsonb(Jsonb *target, Jsonb *patch);
 
@@ -245,6 +255,7 @@ typedef enum OccBackfill
 	OCC_BACKFILL_FIELDS			/* field versions only: switching to 'field' */
 } OccBackfill;
 extern OccBackfill occ_backfill;
+extern uint64 occ_noop_updates;
 extern bool occ_row_changes(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 							HeapTuple newtup, bool *changed);
 

@@ -16,15 +16,18 @@
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "storage/proc.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "nodes/bitmapset.h"
+#include "nodes/parsenodes.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/rls.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "occ.h"
 
@@ -32,6 +35,13 @@ PG_FUNCTION_INFO_V1(occ_trigger);
 
 /* Set by occ_enable() while it backfills every existing row. */
 OccBackfill occ_backfill = OCC_BACKFILL_NONE;
+
+/*
+ * UPDATEs of a row that this trigger found changed nothing, so that a caller
+ * can tell such an UPDATE from one the trigger never saw (disabled, or
+ * session_replication_role = replica).
+ */
+uint64		occ_noop_updates = 0;
 
 /*
  * An UPDATE that moves a row to another partition deletes it there and
@@ -203,6 +213,55 @@ occ_caller_may_read(OccTable *t)
 		if (pg_attribute_aclcheck(t->relid, t->keys[i].attnum, user, ACL_SELECT) != ACLCHECK_OK)
 			return false;
 	return true;
+}
+
+/*
+ * Is this UPDATE a referential action of one of the table's foreign keys
+ * (ON DELETE SET NULL / SET DEFAULT, ON UPDATE CASCADE / SET NULL / SET
+ * DEFAULT)?  Such a statement cannot name a version.  PostgreSQL runs it
+ * (ri_triggers.c) as the table's owner in a security context flagged
+ * SECURITY_NOFORCE_RLS, which nothing else sets and no SQL can, and it sets
+ * only that key's columns.  A client's UPDATE, even the owner's or a
+ * SECURITY DEFINER function's, never runs in that context.
+ */
+static bool
+occ_is_referential_action(Relation rel, TriggerData *td)
+{
+	const Bitmapset *cols = td->tg_updatedcols;
+	ListCell   *lc;
+
+	if (!InNoForceRLSOperation() || GetUserId() != rel->rd_rel->relowner ||
+		bms_is_empty(cols))
+		return false;
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = (ForeignKeyCacheInfo *) lfirst(lc);
+		Bitmapset  *fkcols = NULL;
+		HeapTuple	tup;
+		Form_pg_constraint con;
+		bool		acts;
+
+		for (int i = 0; i < fk->nkeys; i++)
+			fkcols = bms_add_member(fkcols,
+									fk->conkey[i] - FirstLowInvalidHeapAttributeNumber);
+		acts = bms_is_subset(cols, fkcols);
+		bms_free(fkcols);
+		if (!acts)
+			continue;
+		tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		con = (Form_pg_constraint) GETSTRUCT(tup);
+		acts = con->confupdtype == FKCONSTR_ACTION_CASCADE ||
+			con->confupdtype == FKCONSTR_ACTION_SETNULL ||
+			con->confupdtype == FKCONSTR_ACTION_SETDEFAULT ||
+			con->confdeltype == FKCONSTR_ACTION_SETNULL ||
+			con->confdeltype == FKCONSTR_ACTION_SETDEFAULT;
+		ReleaseSysCache(tup);
+		if (acts)
+			return true;
+	}
+	return false;
 }
 
 /* Checks the version an UPDATE assigned under version_input expected/next. */
@@ -392,7 +451,8 @@ occ_trigger(PG_FUNCTION_ARGS)
 		else
 		{
 			changed = occ_row_changes(t, desc, oldtup, newtup, NULL);
-			if (t->version_input != OCC_INPUT_IGNORE)
+			if (t->version_input != OCC_INPUT_IGNORE &&
+				!occ_is_referential_action(rel, td))
 			{
 				occ_check_version_input(t, td, desc, oldver,
 										prev ? text_to_cstring(DatumGetTextPP(oldetag)) : NULL);
@@ -407,6 +467,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 				Datum		f = (Datum) 0;
 
 				occ_stats_event(t, OCC_STAT_NOOP, NULL, NULL);
+				occ_noop_updates++;
 				if (t->fields_attnum != InvalidAttrNumber)
 					f = heap_getattr(oldtup, t->fields_attnum, desc, &fnull);
 				return PointerGetDatum(occ_set_columns(t, desc, newtup,
