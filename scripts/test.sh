@@ -31,6 +31,7 @@ SUITES=(
 	"regress|test/sql/*.sql|pg_regress|all"
 	"isolation|test/specs/*.spec|pg_regress|all"
 	"tap|test/t/*.pl|prove|all"
+	"citus|test/t/020_citus.pl|prove|first"
 	"python|clients/python|unittest|first"
 	"node|clients/node|node_tap|first"
 	"stress|test/stress/run.sh|exit_status|first"
@@ -61,6 +62,45 @@ suite_tap() {
 	local sel=OCC_ALL=1
 	[ -z "${OCC_TAP:-}" ] || sel="PROVE_TESTS=$(printf 'test/t/%s.pl ' $OCC_TAP)"
 	make_installcheck REGRESS= ISOLATION= "$sel"
+}
+
+# Citus for this PostgreSQL (built once per machine by occ_citus_for in vendor.sh),
+# copied into its directories for test/t/020_citus.pl and removed again after it.
+# A Citus that cannot be built fails the suite.
+suite_citus() {
+	local dir rc=0
+	occ_apt "${OCC_SOURCE_PACKAGES[@]}"
+	dir=$(occ_citus_for "$PG_CONFIG") || { echo "error: no Citus for $PG_CONFIG (see above)"; return 1; }
+	citus_copy_in "$dir" || { citus_remove; return 1; }
+	TAP_ENV+=("OCC_CITUS=$dir")
+	make_installcheck REGRESS= ISOLATION= PROVE_TESTS=test/t/020_citus.pl || rc=$?
+	citus_remove
+	return "$rc"
+}
+
+# Copies the files of Citus's DESTDIR tree $1 into place, listing each file and
+# each directory it creates in $OCC_WORK/citus-files for citus_remove.
+citus_copy_in() {
+	local tree=$1 f d list=$OCC_WORK/citus-files
+	: >"$list"
+	while IFS= read -r -d '' f; do
+		f=${f#"$tree"}
+		d=$(dirname "$f")
+		while [ ! -d "$d" ]; do
+			echo "dir $d" >>"$list"
+			d=$(dirname "$d")
+		done
+		mkdir -p "$(dirname "$f")" && cp -P "$tree$f" "$f" && echo "file $f" >>"$list" || return 1
+	done < <(find "$tree/usr" \( -type f -o -type l \) -print0)
+}
+
+# Removes what citus_copy_in put in place: files, then the directories it made.
+citus_remove() {
+	local list=$OCC_WORK/citus-files kind path
+	[ -f "$list" ] || return 0
+	while read -r kind path; do [ "$kind" = file ] && rm -f "$path"; done <"$list"
+	sort -r -u "$list" | while read -r kind path; do [ "$kind" = dir ] && rmdir "$path" 2>/dev/null; done
+	rm -f "$list"
 }
 
 suite_python() {
