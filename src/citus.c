@@ -358,13 +358,14 @@ occ_citus_current(OccTable *t)
 }
 
 /*
- * Refuses occ_enable() and occ_disable() on what occ cannot keep correct:
- * a shard (call them on the distributed table, on the coordinator), a
- * reference table, a table whose shards have more than one copy.  Returns
- * whether Citus manages rel.
+ * Refuses occ_enable() and occ_disable() on a shard (they belong on the
+ * distributed table, on the coordinator), and occ_enable() (enabling) on what
+ * occ cannot keep correct: a reference table, a table whose shards have more
+ * than one copy.  occ_disable() stays allowed there, as the way out.
+ * Returns whether Citus manages rel.
  */
 bool
-occ_citus_check_enable(Relation rel)
+occ_citus_check_enable(Relation rel, bool enabling)
 {
 	uint64		shardid;
 	int			at;
@@ -386,7 +387,8 @@ occ_citus_check_enable(Relation rel)
 				 errhint("Call occ_enable() or occ_disable() on the distributed table, on the coordinator.")));
 	if (!occ_citus_table(RelationGetRelid(rel), &repmodel))
 		return false;
-	occ_citus_refuse_copies(RelationGetRelid(rel), name);
+	if (enabling)
+		occ_citus_refuse_copies(RelationGetRelid(rel), name);
 	return true;
 }
 

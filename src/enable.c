@@ -207,7 +207,7 @@ occ_enable(PG_FUNCTION_ARGS)
 
 	PreventCommandIfReadOnly("occ_enable()");
 	rel = occ_open_owned_table(relid);
-	citus = occ_citus_check_enable(rel);
+	citus = occ_citus_check_enable(rel, true);
 	qname = psprintf("%s.%s",
 					 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
 					 quote_identifier(RelationGetRelationName(rel)));
@@ -355,7 +355,7 @@ occ_disable(PG_FUNCTION_ARGS)
 				 errmsg("argument \"tbl\" must not be null")));
 	PreventCommandIfReadOnly("occ_disable()");
 	rel = occ_open_owned_table(PG_GETARG_OID(0));
-	citus = occ_citus_check_enable(rel);
+	citus = occ_citus_check_enable(rel, false);
 	enabled = occ_relation_enabled(rel, &g, NULL, NULL);
 	sql = psprintf("DROP TRIGGER %s ON %s.%s", quote_identifier(OCC_TRIGGER_NAME),
 				   quote_identifier(get_namespace_name(RelationGetNamespace(rel))),

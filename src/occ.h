@@ -238,7 +238,7 @@ struct TriggerData;
 extern Trigger *occ_citus_shard_trigger(Relation rel);
 extern void occ_citus_describe(OccTable *t, Relation rel);
 extern bool occ_citus_current(OccTable *t);
-extern bool occ_citus_check_enable(Relation rel);
+extern bool occ_citus_check_enable(Relation rel, bool enabling);
 extern int	occ_citus_allow_triggers(void);
 extern void occ_citus_restore_triggers(int level);
 extern bool occ_citus_keeps_insert(OccTable *t, Relation rel, TupleDesc desc,
