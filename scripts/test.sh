@@ -91,7 +91,7 @@ citus_copy_in() {
 			d=$(dirname "$d")
 		done
 		mkdir -p "$(dirname "$f")" && cp -P "$tree$f" "$f" && echo "file $f" >>"$list" || return 1
-	done < <(find "$tree/usr" \( -type f -o -type l \) -print0)
+	done < <(find "$tree/usr/lib" "$tree/usr/share" \( -type f -o -type l \) -print0) # no headers
 }
 
 # Removes what citus_copy_in put in place: files, then the directories it made.
