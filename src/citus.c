@@ -97,8 +97,8 @@ occ_citus_scan(const char *relname, const char *idxname, const char *colname,
 		*rel = NULL;
 		return NULL;
 	}
-	/* the indexes named here have the column as their first key */
-	ScanKeyInit(key, OidIsValid(idx) ? 1 : att, BTEqualStrategyNumber, cmpproc, value);
+	/* the table's column number: systable_beginscan maps it to the index's */
+	ScanKeyInit(key, att, BTEqualStrategyNumber, cmpproc, value);
 	return systable_beginscan(*rel, idx, OidIsValid(idx), NULL, 1, key);
 }
 
