@@ -249,7 +249,7 @@ cq(q{SELECT occ_enable('docs')});
 # Statistics on the worker that holds row 10 count under the distributed table.
 my ($node10) = placement_of('docs', 10);
 is( cq("SELECT schema_name || '.' || table_name || ':' || (precondition_required > 0) FROM occ_stats WHERE table_name LIKE 'docs%'", $node10),
-	'public.docs:t', 'a worker\'s statistics name the distributed table');
+	'public.docs:true', 'a worker\'s statistics name the distributed table');
 
 # ---------------------------------------------------------------------------
 # Field granularity on a table with rows.
