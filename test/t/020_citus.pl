@@ -116,6 +116,9 @@ is( cq("SELECT string_agg(format('%s:%s:%s', id, version, length(etag)), ' ' ORD
 	'2:2:24 3:1:24 4:2:24 21:1:24',
 	'INSERT (forged version and ETag ignored), UPDATE, no-op UPDATE and upsert through the coordinator');
 isnt(cq("SELECT etag FROM docs WHERE id = 21"), 'forged', 'an INSERT cannot forge an ETag');
+cq("COPY docs (id, title, version, etag) FROM STDIN;\n22\tcopied\t7\tforged\n\\.\n");
+is(cq("SELECT version || ':' || (etag <> 'forged') FROM docs WHERE id = 22"), '1:true',
+	'COPY through the coordinator: version 1 and an ETag of occ\'s own');
 
 # ---------------------------------------------------------------------------
 # Every function, through the coordinator.
