@@ -907,12 +907,13 @@ occ_execute(OccRequest *r)
 static void
 occ_convert_here(OccRequest *r)
 {
-	Datum	   *values = palloc((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(Datum));
+	Datum	   *values = palloc0((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(Datum));
 	char	   *nulls = palloc((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(char));
 	OccKind		kind = r->kind;
 	SPIPlanPtr	plan;
 	TupleDesc	desc;
 
+	memset(nulls, 'n', INDEX_MAX_KEYS + 3 + r->ncols);
 	r->kind = OCC_KIND_CONVERT;
 	plan = occ_get_plan(r);
 	r->kind = kind;
