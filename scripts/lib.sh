@@ -15,7 +15,8 @@ OCC_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl perl make g
 OCC_SOURCE_PACKAGES=(bison flex libssl-dev zlib1g-dev libreadline-dev pkg-config liblz4-dev libzstd-dev libkrb5-dev patch bzip2)
 OCC_WORK=""    # /tmp/occ.XXXXXX, owned by postgres: tree/ data/ sock/ *.log
 OCC_TREE=""    # the copy of the repository, where builds and tests run
-declare -A OCC_PG_BINS=() # major -> bindir of the private copy this run uses
+declare -A OCC_PG_BINS=()    # major -> bindir of the private copy this run uses
+declare -A OCC_PG_ORIGINS=() # major -> pg_config of the PostgreSQL it was copied from
 
 # Use PostgreSQL major $1 from now on (PG_CONFIG, PG_BIN), building it from the
 # vendored source first if this machine has no build of it yet.
@@ -43,6 +44,7 @@ occ_private_pg() {
 		mkdir -p "$root$(dirname "$dir")"
 		[ -e "$root$dir" ] || cp -a "$dir" "$root$dir"
 	done
+	OCC_PG_ORIGINS[$major]=$PG_CONFIG
 	PG_BIN=$root$PG_BIN
 	PG_CONFIG=$PG_BIN/pg_config
 	case $("$PG_CONFIG" --sharedir) in

@@ -31,6 +31,7 @@ SUITES=(
 	"regress|test/sql/*.sql|pg_regress|all"
 	"isolation|test/specs/*.spec|pg_regress|all"
 	"tap|test/t/*.pl|prove|all"
+	"citus|test/t/020_citus.pl|prove|first"
 	"python|clients/python|unittest|first"
 	"node|clients/node|node_tap|first"
 	"stress|test/stress/run.sh|exit_status|first"
@@ -62,6 +63,21 @@ suite_tap() {
 	local sel=OCC_ALL=1
 	[ -z "${OCC_TAP:-}" ] || sel="PROVE_TESTS=$(printf 'test/t/%s.pl ' $OCC_TAP)"
 	make_installcheck REGRESS= ISOLATION= "$sel"
+}
+
+# Citus for this PostgreSQL (built once per machine by occ_citus_for in vendor.sh,
+# against the PostgreSQL the private copy came from), copied into the private copy
+# for test/t/020_citus.pl. A Citus that cannot be built fails the suite.
+suite_citus() {
+	local origin=${OCC_PG_ORIGINS[$(occ_pg_major)]} dir
+	occ_apt "${OCC_SOURCE_PACKAGES[@]}"
+	dir=$(occ_citus_for "$origin") || { echo "error: no Citus for $origin (see above)"; return 1; }
+	# its libraries and extension files, not its headers
+	cp -a "$dir$("$origin" --pkglibdir)/." "$("$PG_CONFIG" --pkglibdir)/" &&
+		cp -a "$dir$("$origin" --sharedir)/." "$("$PG_CONFIG" --sharedir)/" &&
+		chown -R postgres: "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)" || return 1
+	TAP_ENV+=("OCC_CITUS=$dir")
+	make_installcheck REGRESS= ISOLATION= PROVE_TESTS=test/t/020_citus.pl
 }
 
 suite_python() {

@@ -24,6 +24,7 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -239,7 +240,8 @@ occ_build_sql(OccRequest *r)
 							 t->qualified_name);
 			break;
 		case OCC_KIND_CONVERT:
-			appendStringInfoString(&s, "SELECT pg_catalog.to_jsonb(occ_p.*)");
+			/* as JSON (occ_merge_check), then each value (occ_convert_here) */
+			appendStringInfoString(&s, "SELECT pg_catalog.to_jsonb(occ_p.*), occ_p.*");
 			occ_append_patch_record(&s, r, desc);
 			return s.data;
 	}
@@ -898,6 +900,45 @@ occ_execute(OccRequest *r)
 	return DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
 }
 
+/*
+ * Converts an untyped patch (see occ_convert_patch) by a statement of its
+ * own, on this node, and makes the request typed.  Citus cannot distribute
+ * the UPDATE ... FROM jsonb_to_record() form, so a Citus table takes this
+ * way.  Called inside the request's SPI connection.
+ */
+static void
+occ_convert_here(OccRequest *r)
+{
+	Datum	   *values = palloc0((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(Datum));
+	char	   *nulls = palloc((INDEX_MAX_KEYS + 3 + r->ncols) * sizeof(char));
+	OccKind		kind = r->kind;
+	SPIPlanPtr	plan;
+	TupleDesc	desc;
+
+	memset(nulls, 'n', INDEX_MAX_KEYS + 3 + r->ncols);
+	r->kind = OCC_KIND_CONVERT;
+	plan = occ_get_plan(r);
+	r->kind = kind;
+	occ_fill_params(r, values, nulls);
+	if (SPI_execute_plan(plan, values, nulls, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "occ: patch conversion failed");
+	desc = SPI_tuptable->tupdesc;
+	r->colvals = palloc(Max(r->ncols, 1) * sizeof(Datum));
+	r->colnulls = palloc(Max(r->ncols, 1) * sizeof(char));
+	for (int i = 0; i < r->ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i + 1);
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], desc, i + 2, &isnull);
+
+		r->colnulls[i] = isnull ? 'n' : ' ';
+		r->colvals[i] = isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	r->typed = true;
+}
+
 /* The version stored in a row returned as jsonb. */
 static int64
 occ_row_version(OccTable *t, Jsonb *row)
@@ -1112,6 +1153,8 @@ occ_run(OccRequest *r, OccResult *res)
 	uint64		noops;
 
 	memset(res, 0, sizeof(*res));
+	if (r->kind == OCC_KIND_UPDATE && !r->typed && t->citus)
+		occ_convert_here(r);
 	noops = occ_noop_updates;
 	res->row = occ_execute(r);
 retry:

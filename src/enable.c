@@ -169,6 +169,8 @@ occ_enable(PG_FUNCTION_ARGS)
 	char	   *qname;
 	char	   *schema;
 	StringInfoData sql;
+	bool		citus;
+	int			guc_level = 0;	/* citus.enable_unsafe_triggers set for the DDL */
 
 	for (int i = 0; i < 5; i++)
 		if (PG_ARGISNULL(i))
@@ -205,6 +207,7 @@ occ_enable(PG_FUNCTION_ARGS)
 
 	PreventCommandIfReadOnly("occ_enable()");
 	rel = occ_open_owned_table(relid);
+	citus = occ_citus_check_enable(rel, true);
 	qname = psprintf("%s.%s",
 					 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
 					 quote_identifier(RelationGetRelationName(rel)));
@@ -251,6 +254,8 @@ occ_enable(PG_FUNCTION_ARGS)
 	schema = occ_extension_schema(false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (citus)
+		guc_level = occ_citus_allow_triggers();
 	initStringInfo(&sql);
 	if (!OidIsValid(vtype))
 		appendStringInfo(&sql, ", ADD COLUMN %s pg_catalog.int8 NOT NULL DEFAULT 1",
@@ -290,6 +295,8 @@ occ_enable(PG_FUNCTION_ARGS)
 					 g == OCC_GRANULARITY_FIELD ? quote_literal_cstr(OCC_FIELDS_COLUMN) : "");
 	occ_exec(sql.data);
 	resetStringInfo(&sql);
+	if (citus)
+		occ_citus_restore_triggers(guc_level);
 
 	if (backfill != OCC_BACKFILL_NONE)
 	{
@@ -335,6 +342,8 @@ occ_disable(PG_FUNCTION_ARGS)
 	bool		enabled;
 	OccGranularity g;
 	char	   *sql;
+	bool		citus;
+	int			guc_level;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -342,6 +351,7 @@ occ_disable(PG_FUNCTION_ARGS)
 				 errmsg("argument \"tbl\" must not be null")));
 	PreventCommandIfReadOnly("occ_disable()");
 	rel = occ_open_owned_table(PG_GETARG_OID(0));
+	citus = occ_citus_check_enable(rel, false);
 	enabled = occ_relation_enabled(rel, &g, NULL, NULL);
 	sql = psprintf("DROP TRIGGER %s ON %s.%s", quote_identifier(OCC_TRIGGER_NAME),
 				   quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
@@ -355,7 +365,10 @@ occ_disable(PG_FUNCTION_ARGS)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		guc_level = citus ? occ_citus_allow_triggers() : 0;
 		occ_exec(sql);
+		if (citus)
+			occ_citus_restore_triggers(guc_level);
 		SPI_finish();
 	}
 	PG_RETURN_VOID();

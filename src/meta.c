@@ -505,6 +505,7 @@ occ_build_table(Relation rel, char **args, int nargs)
 					 errmsg("etag column \"%s\" of table \"%s\" must be of type text",
 							t->etag_col, t->plain_name)));
 		occ_describe_key(t, rel);
+		occ_citus_describe(t, rel);
 	}
 	PG_CATCH();
 	{
@@ -518,7 +519,10 @@ occ_build_table(Relation rel, char **args, int nargs)
 	return t;
 }
 
-/* Finds the occ trigger among rel's triggers; NULL if rel is not enabled. */
+/*
+ * Finds the occ trigger among rel's triggers (on a Citus shard, the copy
+ * Citus renamed); NULL if rel is not enabled.
+ */
 Trigger *
 occ_find_trigger(Relation rel)
 {
@@ -529,7 +533,7 @@ occ_find_trigger(Relation rel)
 	for (int i = 0; i < td->numtriggers; i++)
 		if (strcmp(td->triggers[i].tgname, OCC_TRIGGER_NAME) == 0)
 			return &td->triggers[i];
-	return NULL;
+	return occ_citus_shard_trigger(rel);
 }
 
 /*
@@ -570,7 +574,7 @@ occ_table_for_relation(Relation rel, bool missing_ok)
 	entry = hash_search(occ_cache, &relid, HASH_ENTER, &found);
 	if (!found)
 		entry->table = NULL;
-	if (entry->table && entry->table->valid)
+	if (entry->table && entry->table->valid && occ_citus_current(entry->table))
 		return entry->table;
 	if (entry->table)
 	{

@@ -123,6 +123,11 @@ typedef struct OccTable
 	/* this table's shared counters, while stats_generation holds */
 	void	   *stats_entry;
 	uint64		stats_generation;
+
+	/* citus.c: a table Citus manages, or one of its shards */
+	bool		citus;
+	uint64		citus_shardid;	/* this relation is that shard; 0 if not a shard */
+	uint64		citus_xact;		/* rebuild after this transaction; 0: keep */
 } OccTable;
 
 /* Is the column one of occ's own (version, ETag, field versions)? */
@@ -258,5 +263,17 @@ extern OccBackfill occ_backfill;
 extern uint64 occ_noop_updates;
 extern bool occ_row_changes(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 							HeapTuple newtup, bool *changed);
+
+/* citus.c */
+struct TriggerData;
+extern Trigger *occ_citus_shard_trigger(Relation rel);
+extern void occ_citus_describe(OccTable *t, Relation rel);
+extern bool occ_citus_current(OccTable *t);
+extern bool occ_citus_check_enable(Relation rel, bool enabling);
+extern int	occ_citus_allow_triggers(void);
+extern void occ_citus_restore_triggers(int level);
+extern bool occ_citus_keeps_insert(OccTable *t, Relation rel, TupleDesc desc,
+								   HeapTuple tup);
+extern OccBackfill occ_citus_backfill(OccTable *t, struct TriggerData *td);
 
 #endif							/* OCC_H */

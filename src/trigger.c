@@ -383,6 +383,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 	Jsonb	   *fields = NULL;
 	bool		isupdate;
 	bool		counted = false;
+	OccBackfill backfill = occ_backfill;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -401,6 +402,14 @@ occ_trigger(PG_FUNCTION_ARGS)
 	desc = RelationGetDescr(rel);
 	t = occ_table_for_relation(rel, false);
 	isupdate = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+	if (t->citus_shardid != 0)
+	{
+		/* a Citus shard: its table's rows copied in, or occ_enable()'s backfill */
+		if (!isupdate && occ_citus_keeps_insert(t, rel, desc, td->tg_trigtuple))
+			return PointerGetDatum(td->tg_trigtuple);
+		if (isupdate && backfill == OCC_BACKFILL_NONE)
+			backfill = occ_citus_backfill(t, td);
+	}
 
 	if (!isupdate)
 	{
@@ -431,7 +440,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 			prevlen = VARSIZE_ANY_EXHDR(e);
 		}
 
-		if (occ_backfill == OCC_BACKFILL_FIELDS)
+		if (backfill == OCC_BACKFILL_FIELDS)
 		{
 			/* switching to field granularity: tracking begins now */
 			return PointerGetDatum(occ_set_columns(t, desc, newtup,
@@ -439,7 +448,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 												   oldetag, enull,
 												   occ_fields_initial(vnull ? 1 : oldver)));
 		}
-		if (occ_backfill == OCC_BACKFILL_ALL)
+		if (backfill == OCC_BACKFILL_ALL)
 		{
 			/* occ_enable(): keep the version, draw a first ETag */
 			version = vnull ? 1 : oldver;
