@@ -33,6 +33,7 @@ SUITES=(
 	"tap|test/t/*.pl|prove|all"
 	"python|clients/python|unittest|first"
 	"node|clients/node|node_tap|first"
+	"java|clients/java|node_tap|first"
 	"stress|test/stress/run.sh|exit_status|first"
 	"fuzz|test/fuzz/run.sh|exit_status|first"
 )
@@ -77,6 +78,11 @@ suite_node() {
 	occ_as_pg env -C "$dir" node --test --test-reporter=tap
 }
 
+suite_java() {
+	occ_apt default-jdk-headless libhibernate3-java libjavassist-java libpostgresql-jdbc-java \
+		libjunixsocket-java libgoogle-gson-java && occ_as_pg bash "$OCC_TREE/clients/java/test.sh"
+}
+
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
 suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
 
@@ -91,7 +97,7 @@ count_prove() { # one per file: "test/t/x.pl .. ok", failures listed in the summ
 count_unittest() { # python -m unittest -v: "test_x (m.C.test_x) ... ok" / FAIL / ERROR
 	echo "$(grep -cE ' \.\.\. ok$' "$1")" "$(grep -cE ' \.\.\. (FAIL|ERROR)$' "$1")"
 }
-count_node_tap() { # node --test TAP summary: "# pass N", "# fail N", "# cancelled N"
+count_node_tap() { # node --test (and clients/java) TAP summary: "# pass N", "# fail N", "# cancelled N"
 	awk '/^# pass /{p=$3} /^# (fail|cancelled) /{f+=$3} END{print p+0, f+0}' "$1"
 }
 count_exit_status() { if [ "$2" -eq 0 ]; then echo 1 0; else echo 0 1; fi; }
