@@ -34,6 +34,7 @@ SUITES=(
 	"python|clients/python|unittest|first"
 	"node|clients/node|node_tap|first"
 	"java|clients/java|node_tap|first"
+	"go|clients/go|go_test|first"
 	"stress|test/stress/run.sh|exit_status|first"
 	"fuzz|test/fuzz/run.sh|exit_status|first"
 )
@@ -82,6 +83,7 @@ suite_java() {
 	occ_apt default-jdk-headless libhibernate3-java libjavassist-java libpostgresql-jdbc-java \
 		libjunixsocket-java libgoogle-gson-java && occ_as_pg bash "$OCC_TREE/clients/java/test.sh"
 }
+suite_go() { occ_apt golang-go golang-github-jackc-pgx-v4-dev && occ_as_pg bash "$OCC_TREE/clients/go/test.sh"; }
 
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
 suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
@@ -99,6 +101,9 @@ count_unittest() { # python -m unittest -v: "test_x (m.C.test_x) ... ok" / FAIL 
 }
 count_node_tap() { # node --test (and clients/java) TAP summary: "# pass N", "# fail N", "# cancelled N"
 	awk '/^# pass /{p=$3} /^# (fail|cancelled) /{f+=$3} END{print p+0, f+0}' "$1"
+}
+count_go_test() { # go test -v: "--- PASS: TestX", "--- FAIL: TestX" (subtests are indented)
+	echo "$(grep -cE '^--- PASS: ' "$1")" "$(grep -cE '^--- FAIL: ' "$1")"
 }
 count_exit_status() { if [ "$2" -eq 0 ]; then echo 1 0; else echo 0 1; fi; }
 
