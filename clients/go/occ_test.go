@@ -219,6 +219,12 @@ func TestUntypedParameters(t *testing.T) {
 			t.Fatalf("%s %v: %v", q, args, err)
 		}
 	}
+	// a Go int is not a string: the server asks for text, which pgx will not make of
+	// an int, so the call fails before it is sent (pass a string, or cast: $2::bigint)
+	var pe *pgconn.PgError
+	if err := db.QueryRow(ctx, "SELECT occ_update($1, $2, $3, $4)", "docs", d.ID, 1, "{}").Scan(&row); err == nil || errors.As(err, &pe) {
+		t.Fatalf("a Go int for an untyped id: %v, want pgx's encoding error", err)
+	}
 	scan("SELECT occ_update($1, $2, $3, $4)", "docs", id, "1", `{"title": "int key"}`)
 	if row["title"] != "int key" || row["version"] != 2.0 {
 		t.Fatalf("occ_update: %v", row)

@@ -244,7 +244,7 @@ public class OccTest {
             eq(d1.getVersion(), version("docs", 7), "version");
         });
 
-        test("jdbc stringtype=unspecified: occ_update, occ_try_update, occ_delete with every parameter a plain string", () -> {
+        test("jdbc stringtype=unspecified: every id-taking function with every parameter a plain string (setString)", () -> {
             String id = insertThing("thing");
             try (Connection c = connect(db, "&stringtype=unspecified")) {
                 JsonObject row = call(c, "SELECT occ_update(?, ?, ?, ?)", "things", id, "1", "{\"name\": \"renamed\"}");
@@ -254,13 +254,17 @@ public class OccTest {
                 String v = String.valueOf(version("docs", 8));
                 row = call(c, "SELECT occ_update(?, ?, ?, ?)", "docs", "8", v, "{\"title\": \"string id\"}");
                 eq("string id", row.get("title").getAsString(), "title (int key)");
+                row = call(c, "SELECT occ_update_if_match(?, ?, ?, ?)", "docs", "8", "\"" + row.get("etag").getAsString() + "\"", "{\"title\": \"if match\"}");
+                eq("if match", row.get("title").getAsString(), "title after occ_update_if_match");
+                row = call(c, "SELECT occ_delete_if_match(?, ?, ?)", "docs", "8", "*");
+                eq("if match", row.get("title").getAsString(), "row deleted by occ_delete_if_match");
                 JsonObject res = call(c, "SELECT occ_try_update(?, ?, ?, ?)", "things", id, "1", "{\"name\": \"stale\"}");
                 eq("conflict", res.get("status").getAsString(), "occ_try_update status");
                 eq(2L, res.get("current_version").getAsLong(), "occ_try_update current_version");
                 row = call(c, "SELECT occ_delete(?, ?, ?)", "things", id, "2");
                 eq("renamed", row.get("name").getAsString(), "deleted row");
             }
-            eq(0L, count("things WHERE id = '" + id + "'"), "rows left");
+            eq(0L, count("things WHERE id = '" + id + "'") + count("docs WHERE id = 8"), "rows left");
         });
 
         test("jdbc default settings: typed parameters (int, uuid, varchar id; bigint; jsonb as PGobject)", () -> {
