@@ -52,8 +52,9 @@ public class OccTest {
             // Hibernate's @Version starts at 0: give the column that DEFAULT (occ starts new rows at it)
             exec("CREATE TABLE docs (id int PRIMARY KEY, title text NOT NULL, version bigint NOT NULL DEFAULT 0)");
             exec("SELECT occ_enable('docs', version_input => 'next')");
-            exec("CREATE TABLE notes (id int PRIMARY KEY, title text NOT NULL, version bigint NOT NULL DEFAULT 0)");
-            exec("SELECT occ_enable('notes')");
+            exec("CREATE TABLE notes (id int PRIMARY KEY, title text NOT NULL)");
+            exec("SELECT occ_enable('notes')"); // adds version ... DEFAULT 1: Hibernate needs 0
+            exec("ALTER TABLE notes ALTER version SET DEFAULT 0");
             exec("CREATE TABLE things (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL)");
             exec("SELECT occ_enable('things')");
             exec("CREATE TABLE tags (id text PRIMARY KEY, name text NOT NULL)");
@@ -98,6 +99,22 @@ public class OccTest {
             eq("final", title("docs", 1), "title");
             eq(etag("docs", 1), d.getEtag(), "ETag read back after update");
             check(!etag0.equals(d.getEtag()), "the ETag changed");
+        });
+
+        test("hibernate: create then update on a version column occ added, set to DEFAULT 0", () -> {
+            Session s = sf.openSession();
+            Transaction tx = s.beginTransaction();
+            Note n = new Note(1, "draft");
+            s.save(n);
+            tx.commit();
+            eq(0L, version("notes", 1), "version stored by the insert");
+            tx = s.beginTransaction();
+            n.setTitle("final");
+            tx.commit();
+            s.close();
+            eq(1L, n.getVersion(), "version in memory after update");
+            eq(1L, version("notes", 1), "version stored by the update");
+            eq("final", title("notes", 1), "title");
         });
 
         test("hibernate: of two sessions, the stale save raises StaleObjectStateException and writes nothing", () -> {

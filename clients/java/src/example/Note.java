@@ -12,9 +12,9 @@ import org.hibernate.annotations.GenerationTime;
  * The same mapping on a table left at version_input 'ignore' (the default): other
  * writers may UPDATE it without touching the version, and occ still bumps it.
  *
- *   CREATE TABLE notes (id int PRIMARY KEY, title text NOT NULL,
- *                      version bigint NOT NULL DEFAULT 0);   -- @Version starts at 0
- *   SELECT occ_enable('notes');
+ *   CREATE TABLE notes (id int PRIMARY KEY, title text NOT NULL);
+ *   SELECT occ_enable('notes');                         -- adds version ... DEFAULT 1
+ *   ALTER TABLE notes ALTER version SET DEFAULT 0;      -- @Version starts at 0
  */
 @Entity
 @Table(name = "notes")
