@@ -100,7 +100,7 @@ func IDArg(id interface{}) (string, error) {
 	switch v := id.(type) {
 	case string:
 		return v, nil
-	case int, int32, int64, uint32, uint64:
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		return fmt.Sprint(v), nil
 	case fmt.Stringer: // uuid types
 		return v.String(), nil
