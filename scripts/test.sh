@@ -33,6 +33,7 @@ SUITES=(
 	"tap|test/t/*.pl|prove|all"
 	"python|clients/python|unittest|first"
 	"node|clients/node|node_tap|first"
+	"ruby|clients/ruby|minitest|first"
 	"stress|test/stress/run.sh|exit_status|first"
 	"fuzz|test/fuzz/run.sh|exit_status|first"
 )
@@ -77,6 +78,12 @@ suite_node() {
 	occ_as_pg env -C "$dir" node --test --test-reporter=tap
 }
 
+suite_ruby() { # Debian's Rails 6.1 and ruby-pg; minitest comes with ruby
+	occ_apt ruby ruby-activerecord ruby-pg &&
+		occ_as_pg env -C "$OCC_TREE/clients/ruby" ruby -I lib \
+			-e 'Dir.glob("test/test_*.rb").sort.each { |f| require File.expand_path(f) }'
+}
+
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
 suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
 
@@ -93,6 +100,9 @@ count_unittest() { # python -m unittest -v: "test_x (m.C.test_x) ... ok" / FAIL 
 }
 count_node_tap() { # node --test TAP summary: "# pass N", "# fail N", "# cancelled N"
 	awk '/^# pass /{p=$3} /^# (fail|cancelled) /{f+=$3} END{print p+0, f+0}' "$1"
+}
+count_minitest() { # "N runs, N assertions, N failures, N errors, N skips"
+	awk '/ runs, [0-9]+ assertions, /{r=$1; f=$5 + $7} END{print r - f, f + 0}' "$1"
 }
 count_exit_status() { if [ "$2" -eq 0 ]; then echo 1 0; else echo 0 1; fi; }
 
