@@ -130,6 +130,19 @@ describe('Sequelize with version: true', () => {
     assert.deepEqual([(await stored(order.id)).qty, (await stored(order.id)).version], [10, 2]);
   });
 
+  it("with version_input 'next': saves and increment pass, a bulk Model.update is OC428", async () => {
+    await db.query("SELECT occ_enable('orders', version_input => 'next')");
+    const order = await Order.create({ title: 'desk', qty: 1 });
+    await order.update({ qty: 2 });
+    await order.increment('qty'); // SET version = version + 1
+    assert.deepEqual([(await stored(order.id)).qty, (await stored(order.id)).version], [3, 2]);
+    const before = await stored(order.id);
+    const err = await Order.update({ qty: 9 }, { where: { id: order.id } }).catch((e) => e);
+    assert.equal(err.original?.code, 'OC428');
+    assert.ok(occ.fromPgError(err.original) instanceof occ.PreconditionRequired);
+    assert.deepEqual(await stored(order.id), before);
+  });
+
   it('occ_update through Sequelize with plain replacements; errors keep SQLSTATE, DETAIL and HINT', async () => {
     const order = await Order.create({ title: 'desk', qty: 1 });
     const [[{ r }]] = await sequelize.query('SELECT occ_update($1, $2, $3, $4) AS r',
