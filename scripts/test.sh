@@ -33,6 +33,7 @@ SUITES=(
 	"tap|test/t/*.pl|prove|all"
 	"python|clients/python|unittest|first"
 	"node|clients/node|node_tap|first"
+	"ruby|clients/ruby|minitest|first"
 	"java|clients/java|node_tap|first"
 	"go|clients/go|go_test|first"
 	"stress|test/stress/run.sh|exit_status|first"
@@ -79,6 +80,12 @@ suite_node() {
 	occ_as_pg env -C "$dir" node --test --test-reporter=tap
 }
 
+suite_ruby() { # Debian's Rails 6.1 and ruby-pg; minitest comes with ruby
+	occ_apt ruby ruby-activerecord ruby-pg &&
+		occ_as_pg env -C "$OCC_TREE/clients/ruby" ruby -I lib \
+			-e 'Dir.glob("test/test_*.rb").sort.each { |f| require File.expand_path(f) }'
+}
+
 suite_java() {
 	occ_apt default-jdk-headless libhibernate3-java libjavassist-java libpostgresql-jdbc-java \
 		libjunixsocket-java libgoogle-gson-java && occ_as_pg bash "$OCC_TREE/clients/java/test.sh"
@@ -104,6 +111,9 @@ count_node_tap() { # node --test (and clients/java) TAP summary: "# pass N", "# 
 }
 count_go_test() { # go test -v: "--- PASS: TestX", "--- FAIL: TestX" (subtests are indented)
 	echo "$(grep -cE '^--- PASS: ' "$1")" "$(grep -cE '^--- FAIL: ' "$1")"
+}
+count_minitest() { # "N runs, N assertions, N failures, N errors, N skips"
+	awk '/ runs, [0-9]+ assertions, /{r=$1; f=$5 + $7} END{print r - f, f + 0}' "$1"
 }
 count_exit_status() { if [ "$2" -eq 0 ]; then echo 1 0; else echo 0 1; fi; }
 
