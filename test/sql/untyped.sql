@@ -120,6 +120,13 @@ SELECT occ_update('u_text', 'def'::varchar, 1, '{"v":"varchar"}') ->> 'version' 
        occ_update('u_text', 'def'::name, 2, '{"v":"name"}') ->> 'version' AS v_name,
        occ_update('u_text', 'def'::char(3), 3, '{"v":"char"}') ->> 'version' AS v_char;
 SELECT occ_update('u_comp', '{"region":"eu","no":7}'::json, 3, '{"v":"json"}') ->> 'version' AS v_json;
+-- a varchar id now reads as text does: too long for a varchar(n) key is 22001
+CREATE TABLE u_vc (id varchar(5) PRIMARY KEY, v text);
+INSERT INTO u_vc VALUES ('abc', 'a');
+SELECT occ_enable('u_vc');
+SELECT occ_update('u_vc', 'abc'::varchar, 1, '{"v":"b"}') ->> 'version' AS v_varchar;
+SELECT state, message FROM pg_temp.err($$SELECT occ_update('u_vc', 'abcdefgh'::varchar, 2, '{}')$$);
+SELECT state, message FROM pg_temp.err($$SELECT occ_update('u_vc', 'abcdefgh', 2, '{}')$$);
 
 -- the overloads: one "any" and one text function per id-taking function
 SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args
@@ -130,4 +137,4 @@ SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args
  ORDER BY 1, 2;
 
 DEALLOCATE ALL;
-DROP TABLE u_int, u_big, u_text, u_uuid, u_comp;
+DROP TABLE u_int, u_big, u_text, u_uuid, u_comp, u_vc;
