@@ -34,6 +34,9 @@ SUITES=(
 	"citus|test/t/020_citus.pl|prove|first"
 	"python|clients/python|unittest|first"
 	"node|clients/node|node_tap|first"
+	"ruby|clients/ruby|minitest|first"
+	"java|clients/java|node_tap|first"
+	"go|clients/go|go_test|first"
 	"stress|test/stress/run.sh|exit_status|first"
 	"fuzz|test/fuzz/run.sh|exit_status|first"
 	"package|debian/control.in|exit_status|first" # last: installs into the system's 15 and removes again
@@ -94,6 +97,18 @@ suite_node() {
 	occ_as_pg env -C "$dir" node --test --test-reporter=tap
 }
 
+suite_ruby() { # Debian's Rails 6.1 and ruby-pg; minitest comes with ruby
+	occ_apt ruby ruby-activerecord ruby-pg &&
+		occ_as_pg env -C "$OCC_TREE/clients/ruby" ruby -I lib \
+			-e 'Dir.glob("test/test_*.rb").sort.each { |f| require File.expand_path(f) }'
+}
+
+suite_java() {
+	occ_apt default-jdk-headless libhibernate3-java libjavassist-java libpostgresql-jdbc-java \
+		libjunixsocket-java libgoogle-gson-java && occ_as_pg bash "$OCC_TREE/clients/java/test.sh"
+}
+suite_go() { occ_apt golang-go golang-github-jackc-pgx-v4-dev && occ_as_pg bash "$OCC_TREE/clients/go/test.sh"; }
+
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
 suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
 # the one suite that changes the system's PostgreSQL 15 (installs the package, then
@@ -113,8 +128,14 @@ count_prove() { # one per file: "test/t/x.pl .. ok", failures listed in the summ
 count_unittest() { # python -m unittest -v: "test_x (m.C.test_x) ... ok" / FAIL / ERROR
 	echo "$(grep -cE ' \.\.\. ok$' "$1")" "$(grep -cE ' \.\.\. (FAIL|ERROR)$' "$1")"
 }
-count_node_tap() { # node --test TAP summary: "# pass N", "# fail N", "# cancelled N"
+count_node_tap() { # node --test (and clients/java) TAP summary: "# pass N", "# fail N", "# cancelled N"
 	awk '/^# pass /{p=$3} /^# (fail|cancelled) /{f+=$3} END{print p+0, f+0}' "$1"
+}
+count_go_test() { # go test -v: "--- PASS: TestX", "--- FAIL: TestX" (subtests are indented)
+	echo "$(grep -cE '^--- PASS: ' "$1")" "$(grep -cE '^--- FAIL: ' "$1")"
+}
+count_minitest() { # "N runs, N assertions, N failures, N errors, N skips"
+	awk '/ runs, [0-9]+ assertions, /{r=$1; f=$5 + $7} END{print r - f, f + 0}' "$1"
 }
 count_exit_status() { if [ "$2" -eq 0 ]; then echo 1 0; else echo 0 1; fi; }
 

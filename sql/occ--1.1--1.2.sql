@@ -18,3 +18,52 @@ CREATE EVENT TRIGGER occ_refuse_inheritance ON ddl_command_end
     EXECUTE FUNCTION @extschema@.occ_refuse_inheritance();
 COMMENT ON EVENT TRIGGER occ_refuse_inheritance IS
     'keeps inheritance children away from tables enabled for occ';
+
+-- Untyped ids: a bind parameter sent without a type (node-postgres, pgx, psycopg 3
+-- with a str, pgjdbc with stringtype=unspecified, PREPARE without types) cannot
+-- resolve to "any".  These text overloads take it instead: an unknown value prefers
+-- the string category, while int, bigint, uuid, json and jsonb ids still resolve to
+-- "any" (they have no implicit cast to text).  The C function reads the id by the
+-- key column's type (a composite key: as a JSON object), as it reads "any".
+CREATE FUNCTION @extschema@.occ_update(
+    tbl pg_catalog.regclass, id pg_catalog.text, expected_version pg_catalog.int8,
+    patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_update';
+COMMENT ON FUNCTION @extschema@.occ_update(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8, pg_catalog.jsonb) IS
+    'occ_update for an id given as text or an untyped parameter, read by the key column''s type';
+
+CREATE FUNCTION @extschema@.occ_update_if_match(
+    tbl pg_catalog.regclass, id pg_catalog.text, if_match pg_catalog.text,
+    patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_update_if_match';
+COMMENT ON FUNCTION @extschema@.occ_update_if_match(pg_catalog.regclass, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+    'occ_update_if_match for an id given as text or an untyped parameter, read by the key column''s type';
+
+CREATE FUNCTION @extschema@.occ_try_update(
+    tbl pg_catalog.regclass, id pg_catalog.text, expected_version pg_catalog.int8,
+    patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_try_update';
+COMMENT ON FUNCTION @extschema@.occ_try_update(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8, pg_catalog.jsonb) IS
+    'occ_try_update for an id given as text or an untyped parameter, read by the key column''s type';
+
+CREATE FUNCTION @extschema@.occ_delete(
+    tbl pg_catalog.regclass, id pg_catalog.text, expected_version pg_catalog.int8)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_delete';
+COMMENT ON FUNCTION @extschema@.occ_delete(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8) IS
+    'occ_delete for an id given as text or an untyped parameter, read by the key column''s type';
+
+CREATE FUNCTION @extschema@.occ_delete_if_match(
+    tbl pg_catalog.regclass, id pg_catalog.text, if_match pg_catalog.text)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_delete_if_match';
+COMMENT ON FUNCTION @extschema@.occ_delete_if_match(pg_catalog.regclass, pg_catalog.text, pg_catalog.text) IS
+    'occ_delete_if_match for an id given as text or an untyped parameter, read by the key column''s type';

@@ -24,6 +24,7 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -419,6 +420,79 @@ occ_describe_key(OccTable *t, Relation rel)
 	index_close(idx, AccessShareLock);
 }
 
+/* The largest value of an integer type; 0 if typid is not int2, int4 or int8. */
+static int64
+occ_int_type_max(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return PG_INT16_MAX;
+		case INT4OID:
+			return PG_INT32_MAX;
+		case INT8OID:
+			return PG_INT64_MAX;
+		default:
+			return 0;
+	}
+}
+
+/* The argument of a cast from one integer type to another; NULL if expr is none. */
+static Node *
+occ_int_cast_arg(Node *expr)
+{
+	FuncExpr   *f = (FuncExpr *) expr;
+
+	if (!IsA(expr, FuncExpr) || list_length(f->args) != 1 ||
+		(f->funcformat != COERCE_IMPLICIT_CAST &&
+		 f->funcformat != COERCE_EXPLICIT_CAST) ||
+		occ_int_type_max(f->funcresulttype) == 0 ||
+		occ_int_type_max(exprType(linitial(f->args))) == 0)
+		return NULL;
+	return linitial(f->args);
+}
+
+/*
+ * The version new rows start at: the version column's DEFAULT when it is a
+ * non-negative integer constant (an ORM's "lock_version DEFAULT 0"), else 1.
+ * Casts between integer types around the constant are looked through; the
+ * expression is never evaluated, so no DEFAULT can make this fail.
+ */
+static int64
+occ_start_version(TupleDesc desc, AttrNumber attnum)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+	Node	   *expr = NULL;
+	int64		max = occ_int_type_max(att->atttypid);
+	Const	   *c;
+	int64		v;
+
+	if (!att->atthasdef || att->attgenerated || desc->constr == NULL)
+		return 1;
+	for (int i = 0; i < desc->constr->num_defval; i++)
+		if (desc->constr->defval[i].adnum == attnum)
+			expr = stringToNode(desc->constr->defval[i].adbin);
+	while (expr != NULL && !IsA(expr, Const))
+	{
+		if (IsA(expr, RelabelType))
+			expr = (Node *) ((RelabelType *) expr)->arg;
+		else if (occ_int_cast_arg(expr) != NULL)
+		{
+			max = Min(max, occ_int_type_max(exprType(expr)));
+			expr = occ_int_cast_arg(expr);
+		}
+		else
+			return 1;
+	}
+	c = (Const *) expr;
+	if (c == NULL || c->constisnull || occ_int_type_max(c->consttype) == 0)
+		return 1;
+	v = c->consttype == INT2OID ? DatumGetInt16(c->constvalue) :
+		c->consttype == INT4OID ? DatumGetInt32(c->constvalue) :
+		DatumGetInt64(c->constvalue);
+	return v >= 0 && v <= max ? v : 1;
+}
+
 /* Builds the description of rel from its occ trigger's arguments. */
 static OccTable *
 occ_build_table(Relation rel, char **args, int nargs)
@@ -498,6 +572,7 @@ occ_build_table(Relation rel, char **args, int nargs)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("version column \"%s\" of table \"%s\" must be of type integer or bigint",
 							t->version_col, t->plain_name)));
+		t->start_version = occ_start_version(desc, t->version_attnum);
 		att = TupleDescAttr(desc, t->etag_attnum - 1);
 		if (att->atttypid != TEXTOID)
 			ereport(ERROR,

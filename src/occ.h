@@ -93,6 +93,7 @@ typedef struct OccTable
 
 	AttrNumber	version_attnum;
 	Oid			version_typid;	/* INT4OID or INT8OID */
+	int64		start_version;	/* what INSERT stores: the column's DEFAULT, or 1 */
 	AttrNumber	etag_attnum;
 	char	   *fields_col;		/* field granularity: the per-field versions */
 	AttrNumber	fields_attnum;	/* InvalidAttrNumber with row granularity */

@@ -3,7 +3,8 @@
  *		occ_trigger(): the BEFORE INSERT OR UPDATE row trigger that keeps the
  *		version and ETag of an enabled table right, whoever writes.
  *
- * INSERT gets version 1 and a fresh ETag.  An UPDATE that changes any other
+ * INSERT gets the table's start version (the version column's constant
+ * DEFAULT, else 1) and a fresh ETag.  An UPDATE that changes any other
  * column gets version + 1 and the next ETag; one that changes nothing keeps
  * both.  With version_input 'expected' or 'next' the UPDATE must also say
  * which version it read.
@@ -414,11 +415,11 @@ occ_trigger(PG_FUNCTION_ARGS)
 	if (!isupdate)
 	{
 		newtup = td->tg_trigtuple;
-		version = 1;
+		version = t->start_version;
 		if (t->is_partition && occ_is_move(t, desc, newtup))
 			return PointerGetDatum(newtup);
 		if (t->fields_attnum != InvalidAttrNumber)
-			fields = occ_fields_initial(1);
+			fields = occ_fields_initial(version);
 	}
 	else
 	{
@@ -446,12 +447,12 @@ occ_trigger(PG_FUNCTION_ARGS)
 			return PointerGetDatum(occ_set_columns(t, desc, newtup,
 												   heap_getattr(oldtup, t->version_attnum, desc, &vnull), vnull,
 												   oldetag, enull,
-												   occ_fields_initial(vnull ? 1 : oldver)));
+												   occ_fields_initial(vnull ? t->start_version : oldver)));
 		}
 		if (backfill == OCC_BACKFILL_ALL)
 		{
 			/* occ_enable(): keep the version, draw a first ETag */
-			version = vnull ? 1 : oldver;
+			version = vnull ? t->start_version : oldver;
 			prev = NULL;
 			prevlen = 0;
 			if (t->fields_attnum != InvalidAttrNumber)
@@ -487,7 +488,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 			if (!changed)
 			{
 				/* a row without an ETag yet gets one, at the same version */
-				version = vnull ? 1 : oldver;
+				version = vnull ? t->start_version : oldver;
 				prev = NULL;
 				prevlen = 0;
 				if (t->fields_attnum != InvalidAttrNumber)

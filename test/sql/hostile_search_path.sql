@@ -89,7 +89,7 @@ BEGIN
         $q$INSERT INTO @S@.docs (id, title, version, etag) VALUES (3, 'three', 50, 'forged')
              RETURNING pg_catalog.to_jsonb(docs)::pg_catalog.text$q$,
         $q$SELECT public.occ_delete('@S@.docs', 3, 2)::pg_catalog.text$q$,
-        $q$SELECT public.occ_delete('@S@.docs', 3, 1)::pg_catalog.text$q$,
+        $q$SELECT public.occ_delete('@S@.docs', 3, 7)::pg_catalog.text$q$,
         $q$SELECT public.occ_delete_if_match('@S@.docs', 3, '*')::pg_catalog.text$q$,
         $q$SELECT public.occ_delete_if_match('@S@.docs', 2, 'nope')::pg_catalog.text$q$,
         $q$SELECT pg_catalog.string_agg(pg_catalog.to_jsonb(d)::pg_catalog.text, ' ' ORDER BY d.id)

@@ -12,7 +12,7 @@ SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS returns
                      'occ_delete', 'occ_delete_if_match', 'occ_merge_patch',
                      'occ_try_update', 'occ_update_many', 'occ_stats_internal',
                      'occ_recent_conflicts_internal', 'occ_stats_reset')
- ORDER BY p.proname;
+ ORDER BY p.proname, p.oid::regprocedure::text;
 
 -- every function that belongs to the extension, so that none slips in unlisted
 SELECT p.oid::regprocedure AS extension_function, p.proretset AS returns_set,
@@ -20,7 +20,7 @@ SELECT p.oid::regprocedure AS extension_function, p.proretset AS returns_set,
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
  WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_extension'::regclass
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'occ')
- ORDER BY p.proname;
+ ORDER BY p.proname, p.oid::regprocedure::text;
 
 -- occ_enable's argument names and defaults; the argument names of the 1.1 functions
 SELECT pg_get_function_arguments('occ_enable(regclass, name, name, text, text)'::regprocedure)

@@ -2,7 +2,8 @@
 -- Every plain UPDATE must assign the version column: with 'expected' the version it
 -- read, with 'next' the version it read plus one (Hibernate, Rails, SQLAlchemy). A
 -- wrong value is OC409, no assignment OC428, and nothing is written; a correct one
--- works. INSERT always starts at 1, and occ_update keeps working.
+-- works. INSERT always starts at the start version (the version column's constant
+-- DEFAULT, else 1: see start_version), and occ_update keeps working.
 
 -- pg_temp.err(stmt) runs stmt and returns the error it raised, field by field
 -- (state is 'no error' if none); a current_etag in DETAIL is shown as <etag> and
@@ -80,8 +81,8 @@ SELECT vi_next::text = :'snap' AS unchanged FROM vi_next WHERE id = 1;
 SELECT etag AS e2 FROM vi_next WHERE id = 1 \gset
 UPDATE vi_next SET lock_version = lock_version + 1 WHERE id = 1;
 SELECT lock_version, etag <> :'e2' AS etag_changed FROM vi_next WHERE id = 1;
--- INSERT starts at 1
-INSERT INTO vi_next (id, title, lock_version) VALUES (3, 'c', 0);
+-- INSERT starts at the column's DEFAULT, 0, whatever is sent
+INSERT INTO vi_next (id, title, lock_version) VALUES (3, 'c', 5);
 SELECT lock_version FROM vi_next WHERE id = 3;
 -- occ_update works, and bumps by one
 SELECT occ_update('vi_next', 1, 2, '{"title":"patched"}') - 'etag' AS updated;

@@ -44,8 +44,8 @@ INSERT INTO docs SELECT i, 'doc ' || i, jsonb_build_object('i', i)
   FROM generate_series(1, 10) i;
 SELECT occ_update('docs', 1, 1, '{"title": "one"}');
 SELECT occ_update('docs', 1, 2, '{"body": {"j": 1}}');
-INSERT INTO items VALUES ('a', 1), ('b', 2), ('c', 3);  -- version 1
-UPDATE items SET qty = 10, lock_version = 2 WHERE sku = 'a' AND lock_version = 1;
+INSERT INTO items VALUES ('a', 1), ('b', 2), ('c', 3);  -- version 0, the DEFAULT
+UPDATE items SET qty = 10, lock_version = 1 WHERE sku = 'a' AND lock_version = 0;
 INSERT INTO notes VALUES (1, 'a', 'b'), (2, 'a', 'b');
 SELECT occ_update('notes', 1, 1, '{"a": "a2"}');
 CREATE PUBLICATION occ_pub FOR TABLE docs, items, notes;
@@ -88,8 +88,8 @@ UPDATE docs SET title = upper(title) WHERE id BETWEEN 5 AND 7;
 UPDATE docs SET title = title WHERE id = 8;   -- no change: no bump
 DELETE FROM docs WHERE id = 9;
 INSERT INTO docs VALUES (11, 'eleven', NULL), (12, 'twelve', '{}');
-UPDATE items SET qty = 11, lock_version = 3 WHERE sku = 'a' AND lock_version = 2;
-SELECT occ_update('items', 'b', 1, '{"qty": 20}');
+UPDATE items SET qty = 11, lock_version = 2 WHERE sku = 'a' AND lock_version = 1;
+SELECT occ_update('items', 'b', 0, '{"qty": 20}');
 DELETE FROM items WHERE sku = 'c';
 INSERT INTO items VALUES ('d', 4);
 SELECT occ_update('notes', 1, 1, '{"b": "b2"}');   -- stale, merged
@@ -114,7 +114,7 @@ is( $sub->safe_psql(
 	'replicated versions are the publisher\'s');
 is( $sub->safe_psql('postgres',
 		q{SELECT lock_version FROM items WHERE sku = 'a'}),
-	'3', 'ORM-style update with version_input next replicated as is');
+	'2', 'ORM-style update with version_input next replicated as is');
 
 # A client that read from the subscriber can write to the publisher with it.
 my ($sv, $se) = split /\|/,
@@ -177,8 +177,8 @@ my ($nv7, $ne7) = split /\|/, $sub->safe_psql('postgres',
 is($nv7, $v7 + 1, 'with the subscription disabled, occ_update bumps a replicated row');
 isnt($ne7, $e7, 'and gives it a new ETag');
 is( $sub->safe_psql(
-		'postgres', q{UPDATE items SET qty = 0, lock_version = 3 WHERE sku = 'b' AND lock_version = 2 RETURNING lock_version}),
-	'3',
+		'postgres', q{UPDATE items SET qty = 0, lock_version = 2 WHERE sku = 'b' AND lock_version = 1 RETURNING lock_version}),
+	'2',
 	'ORM-style update with version_input next on a replicated row works locally');
 is( sql_error($sub, 'postgres',
 		q{UPDATE items SET qty = 0 WHERE sku = 'd'})->{sqlstate},

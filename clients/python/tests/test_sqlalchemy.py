@@ -81,6 +81,22 @@ class SQLAlchemyTest(unittest.TestCase):
         self.assertEqual(doc.version, 1)
         self.assertTrue(doc.etag)
 
+    def test_orm_create_then_update(self):
+        # SQLAlchemy's counter starts at 1: the version column has no DEFAULT
+        # (occ starts at 1 too); a DEFAULT 0 column would start rows at 0
+        self.session.add(Doc(id=3, title="three"))
+        self.session.commit()
+        doc = self.session.get(Doc, 3)
+        doc.title = "three, edited"
+        self.session.commit()
+        row = self.db_row_of(3)
+        self.assertEqual((row["title"], row["version"]), ("three, edited", 2))
+        self.assertEqual((doc.version, doc.etag), (row["version"], row["etag"]))
+
+    def db_row_of(self, id):
+        with support.connect(DB) as conn:
+            return occ.read(conn, "docs", id)
+
     def test_version_id_col_catches_a_plain_sql_writer(self):
         doc = self.session.get(Doc, 1)
         self.other_writer("UPDATE docs SET title = 'other', version = version + 1 WHERE id = 1")
