@@ -25,6 +25,8 @@ COMMENT ON EVENT TRIGGER occ_refuse_inheritance IS
 -- the string category, while int, bigint, uuid, json and jsonb ids still resolve to
 -- "any" (they have no implicit cast to text).  The C function reads the id by the
 -- key column's type (a composite key: as a JSON object), as it reads "any".
+-- "char" also casts to text implicitly, but outside the string category, so a
+-- "char" id would match "any" and text equally: its own overloads keep it unique.
 CREATE FUNCTION @extschema@.occ_update(
     tbl pg_catalog.regclass, id pg_catalog.text, expected_version pg_catalog.int8,
     patch pg_catalog.jsonb)
@@ -67,3 +69,46 @@ CREATE FUNCTION @extschema@.occ_delete_if_match(
     AS 'MODULE_PATHNAME', 'occ_delete_if_match';
 COMMENT ON FUNCTION @extschema@.occ_delete_if_match(pg_catalog.regclass, pg_catalog.text, pg_catalog.text) IS
     'occ_delete_if_match for an id given as text or an untyped parameter, read by the key column''s type';
+
+CREATE FUNCTION @extschema@.occ_update(
+    tbl pg_catalog.regclass, id pg_catalog."char", expected_version pg_catalog.int8,
+    patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_update';
+COMMENT ON FUNCTION @extschema@.occ_update(pg_catalog.regclass, pg_catalog."char", pg_catalog.int8, pg_catalog.jsonb) IS
+    'occ_update for a "char" id, which would be ambiguous between "any" and text';
+
+CREATE FUNCTION @extschema@.occ_update_if_match(
+    tbl pg_catalog.regclass, id pg_catalog."char", if_match pg_catalog.text,
+    patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_update_if_match';
+COMMENT ON FUNCTION @extschema@.occ_update_if_match(pg_catalog.regclass, pg_catalog."char", pg_catalog.text, pg_catalog.jsonb) IS
+    'occ_update_if_match for a "char" id, which would be ambiguous between "any" and text';
+
+CREATE FUNCTION @extschema@.occ_try_update(
+    tbl pg_catalog.regclass, id pg_catalog."char", expected_version pg_catalog.int8,
+    patch pg_catalog.jsonb)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_try_update';
+COMMENT ON FUNCTION @extschema@.occ_try_update(pg_catalog.regclass, pg_catalog."char", pg_catalog.int8, pg_catalog.jsonb) IS
+    'occ_try_update for a "char" id, which would be ambiguous between "any" and text';
+
+CREATE FUNCTION @extschema@.occ_delete(
+    tbl pg_catalog.regclass, id pg_catalog."char", expected_version pg_catalog.int8)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_delete';
+COMMENT ON FUNCTION @extschema@.occ_delete(pg_catalog.regclass, pg_catalog."char", pg_catalog.int8) IS
+    'occ_delete for a "char" id, which would be ambiguous between "any" and text';
+
+CREATE FUNCTION @extschema@.occ_delete_if_match(
+    tbl pg_catalog.regclass, id pg_catalog."char", if_match pg_catalog.text)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_delete_if_match';
+COMMENT ON FUNCTION @extschema@.occ_delete_if_match(pg_catalog.regclass, pg_catalog."char", pg_catalog.text) IS
+    'occ_delete_if_match for a "char" id, which would be ambiguous between "any" and text';

@@ -128,7 +128,21 @@ SELECT occ_update('u_vc', 'abc'::varchar, 1, '{"v":"b"}') ->> 'version' AS v_var
 SELECT state, message FROM pg_temp.err($$SELECT occ_update('u_vc', 'abcdefgh'::varchar, 2, '{}')$$);
 SELECT state, message FROM pg_temp.err($$SELECT occ_update('u_vc', 'abcdefgh', 2, '{}')$$);
 
--- the overloads: one "any" and one text function per id-taking function
+-- "char" casts to text implicitly but is no string type: its own overloads keep
+-- a "char" id unambiguous (a "char" key, and a "char" id for an int key)
+CREATE TABLE u_ch (id "char" PRIMARY KEY, v text);
+INSERT INTO u_ch VALUES ('a', 'a');
+SELECT occ_enable('u_ch');
+SELECT pg_temp.resolved($$SELECT occ_update('u_ch', 'a'::"char", 1, '{}')$$);
+SELECT occ_update('u_ch', 'a'::"char", 1, '{"v":"char"}') ->> 'version' AS v_char,
+       occ_update('u_ch', 'a', 2, '{"v":"untyped"}') ->> 'version' AS v_untyped,
+       occ_update('u_int', '3'::"char", 5, '{"v":"char"}') ->> 'version' AS v_int_by_char;
+SELECT occ_try_update('u_ch', 'a'::"char", 3, '{}') ->> 'status' AS try_status,
+       occ_update_if_match('u_ch', 'a'::"char", '*', '{}') ->> 'v' AS if_match_v;
+SELECT occ_delete('u_ch', 'a'::"char", 3) ->> 'v' AS deleted;
+SELECT occ_delete_if_match('u_int', '3'::"char", '*') ->> 'v' AS deleted;
+
+-- the overloads: "any", text and "char" per id-taking function
 SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args
   FROM pg_proc p
  WHERE p.pronamespace = (SELECT extnamespace FROM pg_extension WHERE extname = 'occ')
@@ -137,4 +151,4 @@ SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args
  ORDER BY 1, 2;
 
 DEALLOCATE ALL;
-DROP TABLE u_int, u_big, u_text, u_uuid, u_comp, u_vc;
+DROP TABLE u_int, u_big, u_text, u_uuid, u_comp, u_vc, u_ch;
