@@ -20,6 +20,7 @@
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -546,6 +547,7 @@ occ_patch_shape(OccRequest *r)
 	it = JsonbIteratorInit(&r->patch->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		CHECK_FOR_INTERRUPTS();
 		char	   *name;
 		AttrNumber	attnum = InvalidAttrNumber;
 		Form_pg_attribute att = NULL;
@@ -602,6 +604,7 @@ occ_parse_if_match(OccRequest *r, text *value)
 
 	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 	{
+		CHECK_FOR_INTERRUPTS();
 		char	   *end;
 
 		while (*tok == ' ' || *tok == '\t')
@@ -987,6 +990,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 
 			while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 			{
+				CHECK_FOR_INTERRUPTS();
 				if (tok != WJB_KEY)
 					continue;
 				JsonbIteratorNext(&it, &mv, true);
@@ -1583,6 +1587,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		if (tok == WJB_ELEM)
 		{
+			CHECK_FOR_INTERRUPTS();
 			items[n] = occ_read_batch_item(&r, &v, n);
 			r.patch = items[n]->patch;
 			occ_patch_shape(&r);	/* checks the columns now, before any write */
@@ -1602,6 +1607,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		Datum		values[INDEX_MAX_KEYS + 3];
 		char		nulls[INDEX_MAX_KEYS + 3];
 
+		CHECK_FOR_INTERRUPTS();
 		memcpy(r.keys, sorted[i]->keys, sizeof(r.keys));
 		r.patch = NULL;
 		r.typed = false;
@@ -1617,6 +1623,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		OccResult	res;
 		StringInfoData f;
 
+		CHECK_FOR_INTERRUPTS();
 		memcpy(r.keys, item->keys, sizeof(r.keys));
 		r.kind = OCC_KIND_UPDATE;
 		r.cond = OCC_COND_VERSION;

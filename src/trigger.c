@@ -30,19 +30,37 @@
 
 PG_FUNCTION_INFO_V1(occ_trigger);
 
-/* Set by occ_enable() while it backfills every existing row. */
-OccBackfill occ_backfill = OCC_BACKFILL_NONE;
+/*
+ * Set by occ_enable() while it backfills every existing row.  Only the
+ * backfill's own statement gets the backfill's treatment: a row of the table
+ * being enabled (or of one of its partitions) whose new ETag column holds the
+ * random token that statement writes.  Rows that other statements change
+ * meanwhile (triggers of the table, say), in this table or any other, are
+ * versioned as usual.
+ */
+#define OCC_BACKFILL_TOKEN_LEN	32	/* hex digits */
+
+static struct
+{
+	OccBackfill mode;
+	List	   *relids;			/* the table and its partitions */
+	Oid			last_relid;		/* the last one found in relids */
+	char		token[OCC_BACKFILL_TOKEN_LEN + 1];
+}			backfill;
 
 /*
  * An UPDATE that moves a row to another partition deletes it there and
  * inserts it here; the insert must keep what the update just computed.
- * Only that insert may: the same transaction and command, the same key (so
- * no other statement, and no other row of this one, can use the marker),
- * the same version and ETag.
+ * Only that insert may: into the same partitioned table (so that a
+ * data-modifying CTE cannot carry a row from one enabled table into
+ * another), in the same transaction and command, with the same key (so no
+ * other statement, and no other row of this one, can use the marker), the
+ * same version and ETag.
  */
 typedef struct OccMoved
 {
 	bool		valid;
+	Oid			root;			/* the partitioned table the row moves in */
 	LocalTransactionId lxid;
 	CommandId	cid;
 	uint32		keyhash;
@@ -66,7 +84,8 @@ occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
 	if (!moved.valid)
 		return false;
 	moved.valid = false;
-	if (moved.lxid != MyProc->lxid || moved.cid != GetCurrentCommandId(false))
+	if (moved.root != t->stats_relid ||
+		moved.lxid != MyProc->lxid || moved.cid != GetCurrentCommandId(false))
 		return false;
 	e = heap_getattr(tup, t->etag_attnum, desc, &isnull);
 	if (isnull || VARSIZE_ANY_EXHDR(DatumGetPointer(e)) != OCC_ETAG_LEN ||
@@ -76,6 +95,62 @@ occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
 		return false;
 	return occ_tuple_keys(t, desc, tup, keys) &&
 		occ_key_hash(t, keys) == moved.keyhash;
+}
+
+/*
+ * Starts a backfill of the tables in relids (a table and its partitions);
+ * returns the token its UPDATE must write into the ETag column.
+ */
+const char *
+occ_backfill_begin(OccBackfill mode, List *relids)
+{
+	uint8		r[OCC_BACKFILL_TOKEN_LEN / 2];
+
+	if (!pg_strong_random(r, sizeof(r)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random backfill token")));
+	for (int i = 0; i < (int) sizeof(r); i++)
+		sprintf(backfill.token + 2 * i, "%02x", r[i]);
+	backfill.relids = relids;
+	backfill.last_relid = InvalidOid;
+	backfill.mode = mode;
+	return backfill.token;
+}
+
+/* Ends the backfill (also when it failed). */
+void
+occ_backfill_end(void)
+{
+	backfill.mode = OCC_BACKFILL_NONE;
+	backfill.relids = NIL;
+	backfill.last_relid = InvalidOid;
+}
+
+/* Is this UPDATE a row of the running backfill?  Which kind, then. */
+static OccBackfill
+occ_backfill_of(OccTable *t, TupleDesc desc, HeapTuple newtup)
+{
+	bool		isnull;
+	Datum		d;
+	text	   *e;
+
+	if (backfill.mode == OCC_BACKFILL_NONE)
+		return OCC_BACKFILL_NONE;
+	if (t->relid != backfill.last_relid)
+	{
+		if (!list_member_oid(backfill.relids, t->relid))
+			return OCC_BACKFILL_NONE;
+		backfill.last_relid = t->relid;
+	}
+	d = heap_getattr(newtup, t->etag_attnum, desc, &isnull);
+	if (isnull)
+		return OCC_BACKFILL_NONE;
+	e = DatumGetTextPP(d);
+	if (VARSIZE_ANY_EXHDR(e) != OCC_BACKFILL_TOKEN_LEN ||
+		memcmp(VARDATA_ANY(e), backfill.token, OCC_BACKFILL_TOKEN_LEN) != 0)
+		return OCC_BACKFILL_NONE;
+	return backfill.mode;
 }
 
 /* Do two non-null values of a column hold the same bytes? */
@@ -359,6 +434,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 		int64		oldver;
 		Datum		oldetag;
 		bool		changed;
+		OccBackfill bf;
 
 		oldtup = td->tg_trigtuple;
 		newtup = td->tg_newtuple;
@@ -372,7 +448,8 @@ occ_trigger(PG_FUNCTION_ARGS)
 			prevlen = VARSIZE_ANY_EXHDR(e);
 		}
 
-		if (occ_backfill == OCC_BACKFILL_FIELDS)
+		bf = occ_backfill_of(t, desc, newtup);
+		if (bf == OCC_BACKFILL_FIELDS)
 		{
 			/* switching to field granularity: tracking begins now */
 			return PointerGetDatum(occ_set_columns(t, desc, newtup,
@@ -380,7 +457,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 												   oldetag, enull,
 												   occ_fields_initial(vnull ? 1 : oldver)));
 		}
-		if (occ_backfill == OCC_BACKFILL_ALL)
+		if (bf == OCC_BACKFILL_ALL)
 		{
 			/* occ_enable(): keep the version, draw a first ETag */
 			version = vnull ? 1 : oldver;
@@ -461,6 +538,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 	if (isupdate && t->is_partition && !etag_null)
 	{
 		moved.valid = true;
+		moved.root = t->stats_relid;
 		moved.lxid = MyProc->lxid;
 		moved.cid = GetCurrentCommandId(false);
 		moved.keyhash = occ_key_hash(t, keys);
