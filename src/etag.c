@@ -4,6 +4,16 @@
  *		occ_secret), over the table, the key, the version and the previous
  *		ETag (a random nonce for a new row), in base64url.
  *
+ * The HMAC key is not the stored secret itself but one derived from it, the
+ * cluster's system identifier and the database's OID: databases copied from
+ * one template (same secret, same table OIDs, same rows) part ways at their
+ * first write.  A standby shares both, and ETags already stored never change,
+ * so dumps, standbys and subscribers keep every ETag a client holds.
+ *
+ * Every backend caches the key; a new secret (INSERT INTO occ_secret, which
+ * replaces the old row) invalidates the secret table's relcache entry in
+ * every backend (occ.c), and with it the cached key.
+ *
  * The ETag never reads the row's other columns, so its cost does not grow
  * with wide or TOASTed rows, and it reveals nothing about their contents.
  */
@@ -12,8 +22,10 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -31,6 +43,7 @@ static uint8 secret[OCC_SECRET_MAX];
 static int	secret_len = 0;
 
 static void occ_hmac_key(const uint8 *key, int keylen);
+static void occ_mac(StringInfo msg, uint8 *out);
 
 /* Forgets the cached secret when its table changes. */
 static void
@@ -88,7 +101,22 @@ occ_load_secret(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	occ_hmac_key(secret, secret_len);
+
+	/* this database's key: HMAC(secret, "occ-db" || system id || database) */
+	{
+		StringInfoData msg;
+		uint64		sysid = GetSystemIdentifier();
+		uint8		key[32];
+
+		occ_hmac_key(secret, secret_len);
+		initStringInfo(&msg);
+		appendBinaryStringInfo(&msg, "occ-db", 6);
+		appendBinaryStringInfo(&msg, (const char *) &sysid, sizeof(sysid));
+		appendBinaryStringInfo(&msg, (const char *) &MyDatabaseId, sizeof(Oid));
+		occ_mac(&msg, key);
+		pfree(msg.data);
+		occ_hmac_key(key, sizeof(key));
+	}
 	secret_relid = relid;
 	secret_valid = true;
 }

@@ -15,6 +15,7 @@
 #include "access/sysattr.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "storage/proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -313,7 +314,11 @@ occ_check_version_input(OccTable *t, TriggerData *td, TupleDesc desc,
 	{
 		info.sqlstate = ERRCODE_OCC_CONFLICT;
 		info.has_expected_version = !isnull;
-		info.expected_version = t->version_input == OCC_INPUT_NEXT ? assigned - 1 : assigned;
+		info.expected_version = assigned;
+		/* next: the version it read is one less (none below the minimum) */
+		if (t->version_input == OCC_INPUT_NEXT &&
+			pg_sub_s64_overflow(assigned, 1, &info.expected_version))
+			info.has_expected_version = false;
 		occ_stats_event(t, OCC_STAT_CONFLICT, keys, &info);
 		occ_raise(t, keys, &info);
 	}

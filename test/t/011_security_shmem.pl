@@ -1,0 +1,160 @@
+# Shared memory and the ETag secret under hostile use (issue 18, items 1, 7, 8).
+#
+# 1. A preloaded node with occ.max_tables = 20.  After CREATE EXTENSION, one
+#    session loops CREATE TEMP TABLE, occ_enable, INSERT, UPDATE, DROP in
+#    separate transactions (OCC_SHMEM_CYCLES of them, 2,000 by default): the
+#    server's shared memory (pg_shmem_allocations: occ's segments, anonymous
+#    allocations, what is left free) is exactly what it was, the entries of the
+#    dropped tables are gone, and temp tables left at session end go too.
+#    With more tables than occ.max_tables, the extra ones are not counted and
+#    occ_stats_capacity() says so; a rolled-back DROP keeps the entry.
+# 7. Session A has cached the secret; session B replaces it the documented way
+#    (INSERT INTO occ_secret); A's next ETag uses the new key.
+# 8. Two databases made from one template share the secret but not their ETags.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use OccTest;
+
+my $cycles = $ENV{OCC_SHMEM_CYCLES} || 2000;
+
+my $node = PostgreSQL::Test::Cluster->new('shmem');
+$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
+$node->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'occ'
+occ.max_tables = 20
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION occ');
+
+# What shared memory looks like: occ's segments, the anonymous allocations
+# (where a growing hash table would take its entries from) and the free rest.
+my $shmem_sql = q{
+	SELECT string_agg(coalesce(name, '<free>') || '=' || allocated_size, ' ' ORDER BY name NULLS FIRST)
+	  FROM pg_shmem_allocations
+	 WHERE name IS NULL OR name IN ('<anonymous>', 'occ stats', 'occ stats hash')};
+my $before = $node->safe_psql('postgres', $shmem_sql);
+like($before, qr/occ stats hash=\d+/, "occ's segments are there: $before");
+
+my $cycle_sql = qq{
+DO \$\$
+BEGIN
+	FOR i IN 1 .. $cycles LOOP
+		CREATE TEMP TABLE f (id int PRIMARY KEY, t text);
+		PERFORM occ_enable('pg_temp.f');
+		INSERT INTO f VALUES (1, 'a');
+		UPDATE f SET t = 'b';
+		DROP TABLE f;
+		COMMIT;
+	END LOOP;
+END \$\$;
+SELECT tracked_tables, untracked_events FROM occ_stats_capacity();
+};
+my $t0 = time;
+is($node->safe_psql('postgres', $cycle_sql),
+	'0|0', "$cycles temp tables enabled, updated and dropped: no entry left, none missed");
+note('cycles took ' . (time - $t0) . ' s');
+is($node->safe_psql('postgres', $shmem_sql),
+	$before, '  and shared memory is exactly as after CREATE EXTENSION');
+
+# A temp table left behind at the end of its session loses its entry too.
+$node->safe_psql('postgres', q{
+	CREATE TEMP TABLE g (id int PRIMARY KEY, t text);
+	SELECT occ_enable('pg_temp.g');
+	INSERT INTO g VALUES (1, 'a');
+	UPDATE g SET t = 'b';
+});
+$node->poll_query_until('postgres',
+	'SELECT tracked_tables = 0 FROM occ_stats_capacity()')
+  or die 'the temp table of an ended session kept its entry';
+pass('a temp table dropped at session end frees its entry');
+
+# More tables than occ.max_tables: the extra ones are not counted.
+$node->safe_psql('postgres', q{
+	DO $$
+	BEGIN
+		FOR i IN 1 .. 25 LOOP
+			EXECUTE format('CREATE TABLE p%s (id int PRIMARY KEY, t text)', i);
+			PERFORM occ_enable(format('p%s', i)::regclass);
+			EXECUTE format('INSERT INTO p%s VALUES (1, %L)', i, 'a');
+			EXECUTE format('UPDATE p%s SET t = %L', i, 'b');
+		END LOOP;
+	END $$;
+});
+is($node->safe_psql('postgres', 'SELECT * FROM occ_stats_capacity()'),
+	'20|20|5', 'a full table: 20 tracked, the 5 updates of the others are counted as untracked');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM occ_stats'),
+	'20', '  occ_stats shows the 20');
+is($node->safe_psql('postgres', $shmem_sql),
+	$before, '  and shared memory did not grow');
+
+# A DROP that rolls back (here in a subtransaction) keeps the entry.
+$node->safe_psql('postgres', q{
+	BEGIN;
+	SAVEPOINT s;
+	DROP TABLE p1;
+	ROLLBACK TO s;
+	DROP TABLE p2;
+	COMMIT;
+});
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT string_agg(table_name, ',' ORDER BY table_name) FROM occ_stats WHERE table_name IN ('p1', 'p2')}),
+	'p1',
+	'a rolled-back DROP keeps the entry, a committed one frees it');
+$node->safe_psql('postgres', 'UPDATE p21 SET t = $$c$$');
+is($node->safe_psql('postgres', 'SELECT tracked_tables FROM occ_stats_capacity()'),
+	'20', '  and the freed entry goes to the next table');
+$node->safe_psql('postgres', 'SELECT occ_stats_reset()');
+is($node->safe_psql('postgres', 'SELECT * FROM occ_stats_capacity()'),
+	'20|0|0', 'occ_stats_reset empties the table and the untracked count');
+
+# ---------------------------------------------------------------------------
+# 7. A replaced secret reaches a running session.
+$node->safe_psql('postgres', q{
+	CREATE TABLE s (id int PRIMARY KEY, t text);
+	SELECT occ_enable('s');
+	INSERT INTO s VALUES (1, 'a');
+});
+# The ETag of the next version of row 1, computed and rolled back: it depends
+# only on the secret, the table, the key, the version and the previous ETag.
+my $probe = q{BEGIN; UPDATE s SET t = 'probe' RETURNING etag; ROLLBACK;};
+my $a = $node->background_psql('postgres');
+my $old_a = $a->query_safe($probe);
+is($node->safe_psql('postgres', $probe), $old_a,
+	'two sessions compute the same next ETag (session A has cached the secret)');
+$node->safe_psql('postgres', q{
+	INSERT INTO occ_secret SELECT decode(md5('rotated') || md5('key'), 'hex')});
+my $new_fresh = $node->safe_psql('postgres', $probe);
+isnt($new_fresh, $old_a, 'after the rotation, a new session computes another ETag');
+is($a->query_safe($probe), $new_fresh, '  and so does session A: it dropped its cached secret');
+$a->quit;
+
+# ---------------------------------------------------------------------------
+# 8. Databases made from one template: same secret, same table OIDs, same
+#    rows; the next ETag of the same row differs between them.
+$node->safe_psql('postgres', q{
+	CREATE DATABASE tmpl;
+});
+$node->safe_psql('tmpl', q{
+	CREATE EXTENSION occ;
+	CREATE TABLE s (id int PRIMARY KEY, t text);
+	SELECT occ_enable('s');
+	INSERT INTO s VALUES (1, 'a');
+});
+$node->safe_psql('postgres', 'CREATE DATABASE copy1 TEMPLATE tmpl');
+$node->safe_psql('postgres', 'CREATE DATABASE copy2 TEMPLATE tmpl');
+my $secret_sql = q{SELECT encode(secret, 'hex') || ' ' || 's'::regclass::oid || ' ' || etag FROM occ_secret, s};
+is($node->safe_psql('copy1', $secret_sql), $node->safe_psql('copy2', $secret_sql),
+	'two copies of a template share secret, table OID and ETags');
+my $e1 = $node->safe_psql('copy1', q{UPDATE s SET t = 'same' RETURNING etag});
+my $e2 = $node->safe_psql('copy2', q{UPDATE s SET t = 'same' RETURNING etag});
+isnt($e1, $e2, '  but the same write gives each its own ETag (the key is bound to the database)');
+
+done_testing();
