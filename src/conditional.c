@@ -547,12 +547,12 @@ occ_patch_shape(OccRequest *r)
 	it = JsonbIteratorInit(&r->patch->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		CHECK_FOR_INTERRUPTS();
 		char	   *name;
 		AttrNumber	attnum = InvalidAttrNumber;
 		Form_pg_attribute att = NULL;
 		const char *why = NULL;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_KEY)
 			continue;
 		name = pnstrdup(v.val.string.val, v.val.string.len);
@@ -604,9 +604,9 @@ occ_parse_if_match(OccRequest *r, text *value)
 
 	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 	{
-		CHECK_FOR_INTERRUPTS();
 		char	   *end;
 
+		CHECK_FOR_INTERRUPTS();
 		while (*tok == ' ' || *tok == '\t')
 			tok++;
 		end = tok + strlen(tok);
