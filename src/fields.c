@@ -61,8 +61,6 @@ occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b)
 		return a == b;
 	if (a->type == jbvBinary && b->type == jbvBinary)
 		return compareJsonbContainers(a->val.binary.data, b->val.binary.data) == 0;
-	if ((a->type == jbvBinary) != (b->type == jbvBinary))
-		return false;
 	ja = JsonbValueToJsonb(a);
 	jb = JsonbValueToJsonb(b);
 	return compareJsonbContainers(&ja->root, &jb->root) == 0;

@@ -17,7 +17,7 @@ CREATE TABLE sec_attacker (id int PRIMARY KEY, n int);
 INSERT INTO sec_attacker VALUES (1, 0);
 CREATE FUNCTION sec_touch_victim() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE sec_victim SET t = 'changed during backfill ' || NEW.n WHERE id = 1;
+    UPDATE sec_victim SET t = t || ', changed during a backfill' WHERE id = 1;
     RETURN NEW;
 END $$;
 CREATE TRIGGER a_touch_victim BEFORE UPDATE ON sec_attacker
