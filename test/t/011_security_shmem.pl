@@ -7,7 +7,8 @@
 #    allocations, what is left free) is exactly what it was, the entries of the
 #    dropped tables are gone, and temp tables left at session end go too.
 #    With more tables than occ.max_tables, the extra ones are not counted and
-#    occ_stats_capacity() says so; a rolled-back DROP keeps the entry.
+#    occ_stats_capacity() says so; a rolled-back DROP keeps the entry; DROP
+#    DATABASE frees its tables' entries.
 # 7. Session A has cached the secret; session B replaces it the documented way
 #    (INSERT INTO occ_secret); A's next ETag uses the new key.
 # 8. Two databases made from one template share the secret but not their ETags.
@@ -156,5 +157,11 @@ is($node->safe_psql('copy1', $secret_sql), $node->safe_psql('copy2', $secret_sql
 my $e1 = $node->safe_psql('copy1', q{UPDATE s SET t = 'same' RETURNING etag});
 my $e2 = $node->safe_psql('copy2', q{UPDATE s SET t = 'same' RETURNING etag});
 isnt($e1, $e2, '  but the same write gives each its own ETag (the key is bound to the database)');
+
+# (1. again) Dropping a database frees the entries of its tables.
+my $tracked = $node->safe_psql('postgres', 'SELECT tracked_tables FROM occ_stats_capacity()');
+$node->safe_psql('postgres', 'DROP DATABASE copy1');
+is($node->safe_psql('postgres', 'SELECT tracked_tables FROM occ_stats_capacity()'),
+	$tracked - 1, 'DROP DATABASE frees the entries of its tables');
 
 done_testing();
