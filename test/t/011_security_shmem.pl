@@ -2,10 +2,10 @@
 #
 # 1. A preloaded node with occ.max_tables = 20.  After CREATE EXTENSION, one
 #    session loops CREATE TEMP TABLE, occ_enable, INSERT, UPDATE, DROP in
-#    separate transactions (OCC_SHMEM_CYCLES of them, 2,000 by default): the
-#    server's shared memory (pg_shmem_allocations: occ's segments, anonymous
-#    allocations, what is left free) is exactly what it was, the entries of the
-#    dropped tables are gone, and temp tables left at session end go too.
+#    separate transactions (OCC_SHMEM_CYCLES of them, 2,000 by default): occ's
+#    shared memory (pg_shmem_allocations) is what it was, no anonymous shared
+#    memory was taken for the tables, the entries of the dropped tables are
+#    gone, and temp tables left at session end go too.
 #    With more tables than occ.max_tables, the extra ones are not counted and
 #    occ_stats_capacity() says so; a rolled-back DROP keeps the entry; DROP
 #    DATABASE frees its tables' entries.
@@ -34,14 +34,29 @@ occ.max_tables = 20
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION occ');
 
-# What shared memory looks like: occ's segments, the anonymous allocations
-# (where a growing hash table would take its entries from) and the free rest.
-my $shmem_sql = q{
-	SELECT string_agg(coalesce(name, '<free>') || '=' || allocated_size, ' ' ORDER BY name NULLS FIRST)
-	  FROM pg_shmem_allocations
-	 WHERE name IS NULL OR name IN ('<anonymous>', 'occ stats', 'occ stats hash')};
-my $before = $node->safe_psql('postgres', $shmem_sql);
-like($before, qr/occ stats hash=\d+/, "occ's segments are there: $before");
+# What shared memory looks like: occ's segments, and the anonymous
+# allocations, where a growing hash table takes its entries from (occ 1.1 took
+# about 240 bytes there for every table it had seen, and never gave them back).
+my $occ_sql = q{
+	SELECT string_agg(name || '=' || allocated_size, ' ' ORDER BY name)
+	  FROM pg_shmem_allocations WHERE name IN ('occ stats', 'occ stats hash')};
+my $anon_sql = q{SELECT allocated_size FROM pg_shmem_allocations WHERE name = '<anonymous>'};
+my $occ_before = $node->safe_psql('postgres', $occ_sql);
+my $anon_before = $node->safe_psql('postgres', $anon_sql);
+like($occ_before, qr/occ stats hash=\d+/, "occ's segments are there: $occ_before");
+
+# The anonymous allocations may not grow with the tables occ saw.  PostgreSQL's
+# own lock table may take a few more batches of entries over a long run (75 kB
+# over 100,000 cycles, with or without occ), hence a bound of 20 bytes per
+# cycle rather than equality.
+sub shmem_unchanged
+{
+	my ($name) = @_;
+	is($node->safe_psql('postgres', $occ_sql), $occ_before, "$name: occ's segments unchanged");
+	my $grew = $node->safe_psql('postgres', $anon_sql) - $anon_before;
+	note("anonymous shared memory grew by $grew bytes");
+	cmp_ok($grew, '<=', 20 * $cycles, "$name: anonymous shared memory did not grow with the tables");
+}
 
 my $cycle_sql = qq{
 DO \$\$
@@ -59,8 +74,7 @@ END \$\$;
 my $t0 = time;
 $node->safe_psql('postgres', $cycle_sql);
 note("$cycles cycles took " . (time - $t0) . ' s');
-is($node->safe_psql('postgres', $shmem_sql),
-	$before, "$cycles temp tables enabled, updated and dropped: shared memory is exactly as after CREATE EXTENSION");
+shmem_unchanged("$cycles temp tables enabled, updated and dropped");
 is($node->safe_psql('postgres', 'SELECT tracked_tables, untracked_events FROM occ_stats_capacity()'),
 	'0|0', '  no entry left, no event missed');
 
@@ -92,8 +106,7 @@ is($node->safe_psql('postgres', 'SELECT * FROM occ_stats_capacity()'),
 	'20|20|5', 'a full table: 20 tracked, the 5 updates of the others are counted as untracked');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM occ_stats'),
 	'20', '  occ_stats shows the 20');
-is($node->safe_psql('postgres', $shmem_sql),
-	$before, '  and shared memory did not grow');
+shmem_unchanged('a full table');
 
 # A DROP that rolls back (here in a subtransaction) keeps the entry.
 $node->safe_psql('postgres', q{
