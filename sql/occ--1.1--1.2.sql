@@ -112,3 +112,14 @@ CREATE FUNCTION @extschema@.occ_delete_if_match(
     AS 'MODULE_PATHNAME', 'occ_delete_if_match';
 COMMENT ON FUNCTION @extschema@.occ_delete_if_match(pg_catalog.regclass, pg_catalog."char", pg_catalog.text) IS
     'occ_delete_if_match for a "char" id, which would be ambiguous between "any" and text';
+
+-- Security hardening (issue 18): how full the fixed statistics table is.
+CREATE FUNCTION @extschema@.occ_stats_capacity(
+    OUT max_tables pg_catalog.int4,
+    OUT tracked_tables pg_catalog.int4,
+    OUT untracked_events pg_catalog.int8)
+    RETURNS record
+    LANGUAGE c VOLATILE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'occ_stats_capacity';
+COMMENT ON FUNCTION @extschema@.occ_stats_capacity() IS
+    'occ.max_tables, the tables occ keeps statistics for, and the events not counted because the table was full';

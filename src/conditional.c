@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -555,6 +556,7 @@ occ_patch_shape(OccRequest *r)
 		Form_pg_attribute att = NULL;
 		const char *why = NULL;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_KEY)
 			continue;
 		name = pnstrdup(v.val.string.val, v.val.string.len);
@@ -608,6 +610,7 @@ occ_parse_if_match(OccRequest *r, text *value)
 	{
 		char	   *end;
 
+		CHECK_FOR_INTERRUPTS();
 		while (*tok == ' ' || *tok == '\t')
 			tok++;
 		end = tok + strlen(tok);
@@ -1030,6 +1033,7 @@ occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv, int64 current_version,
 
 			while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 			{
+				CHECK_FOR_INTERRUPTS();
 				if (tok != WJB_KEY)
 					continue;
 				JsonbIteratorNext(&it, &mv, true);
@@ -1803,6 +1807,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		if (tok == WJB_ELEM)
 		{
+			CHECK_FOR_INTERRUPTS();
 			items[n] = occ_read_batch_item(&r, &v, n);
 			r.patch = items[n]->patch;
 			occ_patch_shape(&r);	/* checks the columns now, before any write */
@@ -1825,6 +1830,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		OccResult	res;
 		StringInfoData f;
 
+		CHECK_FOR_INTERRUPTS();
 		memcpy(r.keys, item->keys, sizeof(r.keys));
 		r.kind = OCC_KIND_UPDATE;
 		r.cond = OCC_COND_VERSION;

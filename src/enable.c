@@ -37,12 +37,36 @@ occ_inherited_trigger(Relation rel)
 	return trig != NULL && trig->tgisclone;
 }
 
-/* Opens a table the caller owns, with the lock DDL on it needs. */
+/*
+ * Raises 42501 unless the caller owns relid.  Reads the catalog cache, with
+ * no lock on the table, so that a caller without rights never queues for
+ * one (as ALTER TABLE's RangeVarGetRelidExtended callback does).
+ */
+static void
+occ_check_owner(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!occ_table_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name);
+}
+
+/*
+ * Opens a table the caller owns, with the lock DDL on it needs.  Ownership
+ * is checked before the lock is requested and again once it is held (the
+ * owner may have changed meanwhile).
+ */
 static Relation
 occ_open_owned_table(Oid relid)
 {
-	Relation	rel = try_table_open(relid, AccessExclusiveLock);
+	Relation	rel;
 
+	occ_check_owner(relid);
+	rel = try_table_open(relid, AccessExclusiveLock);
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -135,6 +159,51 @@ occ_exec(const char *sql)
 
 	if (rc < 0)
 		elog(ERROR, "occ: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+}
+
+/*
+ * Every row gets its first ETag (versions stay), or, when a table switches
+ * to field granularity, its first field versions.  relids: the table and its
+ * partitions; the trigger knows the backfill's own rows by the token the
+ * UPDATE writes into the ETag column (trigger.c).  The shards of a Citus
+ * table run the UPDATE in other sessions, which cannot know the token: there
+ * it sets the ETag (or field_versions) column to NULL and nothing else, the
+ * shape citus.c recognises.
+ */
+static void
+occ_backfill_rows(const char *qname, const char *etag_col, OccBackfill backfill,
+				  List *relids, bool forced, bool citus)
+{
+	char	   *sql;
+	Oid			argtype = TEXTOID;
+	Datum		token = CStringGetTextDatum(occ_backfill_begin(backfill, relids));
+
+	if (citus)
+		sql = psprintf("UPDATE %s SET %s = NULL", qname,
+					   quote_identifier(backfill == OCC_BACKFILL_ALL ?
+										etag_col : OCC_FIELDS_COLUMN));
+	else
+		sql = psprintf("UPDATE %s SET %s = $1", qname, quote_identifier(etag_col));
+
+	PG_TRY();
+	{
+		/*
+		 * Row-level security forced on the owner would hide rows from the
+		 * backfill; the owner (the caller) lifts it meanwhile, in this
+		 * transaction, under the lock that keeps others out.
+		 */
+		if (forced)
+			occ_exec(psprintf("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY", qname));
+		if (SPI_execute_with_args(sql, 1, &argtype, &token, NULL, false, 0) < 0)
+			elog(ERROR, "occ: \"%s\" failed", sql);
+		if (forced)
+			occ_exec(psprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", qname));
+	}
+	PG_FINALLY();
+	{
+		occ_backfill_end();
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -299,34 +368,11 @@ occ_enable(PG_FUNCTION_ARGS)
 		occ_citus_restore_triggers(guc_level);
 
 	if (backfill != OCC_BACKFILL_NONE)
-	{
-		/*
-		 * Every row gets its first ETag (versions stay), or, when a table
-		 * switches to field granularity, its first field versions.
-		 */
-		appendStringInfo(&sql, "UPDATE %s SET %s = NULL", qname,
-						 quote_identifier(backfill == OCC_BACKFILL_ALL ?
-										  etag_col : OCC_FIELDS_COLUMN));
-		occ_backfill = backfill;
-		PG_TRY();
-		{
-			/*
-			 * Row-level security forced on the owner would hide rows from
-			 * the backfill; the owner (the caller) lifts it meanwhile, in
-			 * this transaction, under the lock that keeps others out.
-			 */
-			if (forced)
-				occ_exec(psprintf("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY", qname));
-			occ_exec(sql.data);
-			if (forced)
-				occ_exec(psprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", qname));
-		}
-		PG_FINALLY();
-		{
-			occ_backfill = OCC_BACKFILL_NONE;
-		}
-		PG_END_TRY();
-	}
+		occ_backfill_rows(qname, etag_col, backfill,
+						  partitioned ?
+						  find_all_inheritors(relid, AccessExclusiveLock, NULL) :
+						  list_make1_oid(relid),
+						  forced, citus);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -8,6 +8,7 @@
 
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/json.h"
@@ -95,6 +96,7 @@ occ_names_json(StringInfo buf, List *names)
 	appendStringInfoChar(buf, '[');
 	foreach(lc, names)
 	{
+		CHECK_FOR_INTERRUPTS();	/* names of members: as many as a patch has */
 		if (lc != list_head(names))
 			appendStringInfoChar(buf, ',');
 		escape_json(buf, (char *) lfirst(lc));

@@ -4,6 +4,16 @@
  *		occ_secret), over the table, the key, the version, the previous ETag
  *		and a value no other write ever uses, in base64url.
  *
+ * The HMAC key is not the stored secret itself but one derived from it, the
+ * cluster's system identifier and the database's OID: databases copied from
+ * one template (same secret, same table OIDs, same rows) part ways at their
+ * first write.  A standby shares both, and ETags already stored never change,
+ * so dumps, standbys and subscribers keep every ETag a client holds.
+ *
+ * Every backend caches the key; a new secret (INSERT INTO occ_secret, which
+ * replaces the old row) invalidates the secret table's relcache entry in
+ * every backend (occ.c), and with it the cached key.
+ *
  * The ETag never reads the row's other columns, so its cost does not grow
  * with wide or TOASTed rows, and it reveals nothing about their contents.
  */
@@ -12,8 +22,10 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -30,7 +42,7 @@ static Oid	secret_relid = InvalidOid;
 static uint8 secret[OCC_SECRET_MAX];
 static int	secret_len = 0;
 
-static OccHmac secret_mac;		/* keyed with secret */
+static OccHmac secret_mac;		/* keyed with this database's key */
 
 /* Forgets the cached secret when its table changes. */
 static void
@@ -88,7 +100,22 @@ occ_load_secret(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	occ_hmac_init(&secret_mac, secret, secret_len);
+
+	/* this database's key: HMAC(secret, "occ-db" || system id || database) */
+	{
+		StringInfoData msg;
+		uint64		sysid = GetSystemIdentifier();
+		uint8		key[OCC_SHA256_LEN];
+
+		occ_hmac_init(&secret_mac, secret, secret_len);
+		initStringInfo(&msg);
+		appendBinaryStringInfo(&msg, "occ-db", 6);
+		appendBinaryStringInfo(&msg, (const char *) &sysid, sizeof(sysid));
+		appendBinaryStringInfo(&msg, (const char *) &MyDatabaseId, sizeof(Oid));
+		occ_hmac(&secret_mac, (uint8 *) msg.data, msg.len, key);
+		pfree(msg.data);
+		occ_hmac_init(&secret_mac, key, sizeof(key));
+	}
 	secret_relid = relid;
 	secret_valid = true;
 }
@@ -211,4 +238,24 @@ occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 	SET_VARSIZE(result, VARHDRSZ + OCC_ETAG_LEN);
 	occ_base64url(mac, OCC_MAC_BYTES, VARDATA(result));
 	return result;
+}
+
+PG_FUNCTION_INFO_V1(occ_etag_key_test);
+
+/*
+ * occ_etag_key_test() returns bytea: the HMAC of a fixed message under the key
+ * this backend signs ETags with (loaded as for an ETag).  Every ETag draws a
+ * fresh nonce, so tests of key rotation and of per-database keys compare this
+ * instead; no extension script declares it.
+ */
+Datum
+occ_etag_key_test(PG_FUNCTION_ARGS)
+{
+	bytea	   *result = (bytea *) palloc(VARHDRSZ + OCC_SHA256_LEN);
+
+	if (!secret_valid)
+		occ_load_secret();
+	occ_hmac(&secret_mac, (const uint8 *) "occ-key-test", 12, (uint8 *) VARDATA(result));
+	SET_VARSIZE(result, VARHDRSZ + OCC_SHA256_LEN);
+	PG_RETURN_BYTEA_P(result);
 }

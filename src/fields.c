@@ -5,16 +5,24 @@
  *		keeps it per row in an ordinary jsonb column (field_versions), so it
  *		survives dump/restore and replication like any other data:
  *
- *		{"b": base, "c": {column: v}, "w": {column: v}, "m": {column: {member: v}}}
+ *		{"b": base, "c": {column: v}, "w": {column: v}, "m": {column: {member: v}},
+ *		 "d": {column: v}}
  *
  * "b" is the version at which tracking began (anything not listed last
  * changed at or before it), "c" the last change of each column, "w" the
  * last time a json column was replaced as a whole (not member by member),
- * "m" the last change of each member since then.
+ * "m" the last change of each member since then, "d" the last change of a
+ * member that is gone from the document: its name is forgotten, so that
+ * the field versions never outgrow the row, and every member without a
+ * record of its own counts as changed then.
+ *
+ * Both sides of a jsonb object are sorted (by length, then bytes), so
+ * documents are compared and records merged in one pass over each.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -51,6 +59,8 @@ occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b)
 
 	if (a == NULL || b == NULL)
 		return a == b;
+	if (a->type == jbvBinary && b->type == jbvBinary)
+		return compareJsonbContainers(a->val.binary.data, b->val.binary.data) == 0;
 	ja = JsonbValueToJsonb(a);
 	jb = JsonbValueToJsonb(b);
 	return compareJsonbContainers(&ja->root, &jb->root) == 0;
@@ -141,6 +151,7 @@ occ_fields_orphan_version(Jsonb *fv, TupleDesc desc)
 	{
 		bool		live = false;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_KEY)
 			continue;
 		JsonbIteratorNext(&it, &v, true);
@@ -191,7 +202,8 @@ occ_fields_member_version(Jsonb *fv, const char *col, const char *member,
 							   member, memberlen));
 	if (v >= 0)
 		return v;
-	v = occ_version_of(occ_json_member(occ_object(occ_json_member(&fv->root, "w", 1)), col, collen));
+	v = Max(occ_version_of(occ_json_member(occ_object(occ_json_member(&fv->root, "w", 1)), col, collen)),
+			occ_version_of(occ_json_member(occ_object(occ_json_member(&fv->root, "d", 1)), col, collen)));
 	return v >= 0 ? v : occ_fields_base(fv);
 }
 
@@ -223,56 +235,158 @@ occ_push_key(JsonbParseState **st, const char *key, int len)
 	pushJsonbValue(st, WJB_KEY, &k);
 }
 
-/* Pushes every pair of an object container, unless skip names the key. */
-static void
-occ_push_pairs(JsonbParseState **st, JsonbContainer *c, List *skip)
+/* Orders two object keys as jsonb stores them: by length, then bytes. */
+static int
+occ_key_cmp(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
+/* A member or column name. */
+typedef struct OccName
+{
+	const char *s;
+	int			len;
+} OccName;
+
+/* qsort comparator of OccName, in key order. */
+static int
+occ_name_cmp(const void *a, const void *b)
+{
+	const OccName *x = a;
+	const OccName *y = b;
+
+	return occ_key_cmp(x->s, x->len, y->s, y->len);
+}
+
+/* The names of a list of C strings, in key order. */
+static OccName *
+occ_sorted_names(List *names, int *n)
+{
+	OccName    *out = palloc(Max(list_length(names), 1) * sizeof(OccName));
+	ListCell   *lc;
+
+	*n = 0;
+	foreach(lc, names)
+	{
+		out[*n].s = lfirst(lc);
+		out[*n].len = strlen(lfirst(lc));
+		(*n)++;
+	}
+	qsort(out, *n, sizeof(OccName), occ_name_cmp);
+	return out;
+}
+
+/* A walk over the pairs of an object container, in key order. */
+typedef struct OccPairs
 {
 	JsonbIterator *it;
-	JsonbIteratorToken tok;
+	bool		more;			/* k and v hold a pair */
 	JsonbValue	k;
 	JsonbValue	v;
+} OccPairs;
 
-	if (c == NULL)
-		return;
-	it = JsonbIteratorInit(c);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+/* Moves to the next pair. */
+static void
+occ_pairs_next(OccPairs *p)
+{
+	CHECK_FOR_INTERRUPTS();
+	while (p->more)
 	{
-		ListCell   *lc;
-		bool		skipped = false;
+		JsonbIteratorToken tok = JsonbIteratorNext(&p->it, &p->k, true);
 
-		if (tok != WJB_KEY)
-			continue;
-		JsonbIteratorNext(&it, &v, true);
-		foreach(lc, skip)
+		if (tok == WJB_DONE)
+			p->more = false;
+		else if (tok == WJB_KEY)
 		{
-			const char *s = lfirst(lc);
-
-			if (strlen(s) == k.val.string.len &&
-				memcmp(s, k.val.string.val, k.val.string.len) == 0)
-				skipped = true;
+			JsonbIteratorNext(&p->it, &p->v, true);
+			return;
 		}
-		if (skipped)
-			continue;
-		pushJsonbValue(st, WJB_KEY, &k);
-		pushJsonbValue(st, WJB_VALUE, &v);
 	}
 }
 
+/* Starts a walk over c (NULL: no pairs). */
+static void
+occ_pairs_init(OccPairs *p, JsonbContainer *c)
+{
+	p->more = c != NULL;
+	p->it = c ? JsonbIteratorInit(c) : NULL;
+	occ_pairs_next(p);
+}
+
+/* Compares the walk's current key with a name (the walk must have a pair). */
+static int
+occ_pairs_cmp(OccPairs *p, const char *s, int len)
+{
+	return occ_key_cmp(p->k.val.string.val, p->k.val.string.len, s, len);
+}
+
+/* Moves on to name, given in key order; is it a key of the container? */
+static bool
+occ_pairs_seek(OccPairs *p, const char *s, int len)
+{
+	while (p->more && occ_pairs_cmp(p, s, len) < 0)
+		occ_pairs_next(p);
+	return p->more && occ_pairs_cmp(p, s, len) == 0;
+}
+
 /*
- * Pushes "key": {every pair of old (may be NULL) whose key is not in names,
- * then each of names with version}.
+ * Pushes "key": {the pairs of old (may be NULL), with each of names (in key
+ * order) set to version}.  With keep given, only names that are keys of
+ * keep stay, and *dropped becomes the latest version of those left out.
  */
 static void
 occ_push_versions(JsonbParseState **st, const char *key, int len, JsonbContainer *old,
-				  List *names, int64 version)
+				  OccName *names, int n, int64 version,
+				  JsonbContainer *keep, int64 *dropped)
 {
-	ListCell   *lc;
+	OccPairs	o;
+	OccPairs	kp;
+	JsonbValue	newv;
+	int			i = 0;
 
+	newv.type = jbvNumeric;
+	newv.val.numeric = occ_int64_to_numeric(version);
 	occ_push_key(st, key, len);
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	occ_push_pairs(st, old, names);
-	foreach(lc, names)
-		occ_push_version(st, lfirst(lc), strlen(lfirst(lc)), version);
+	occ_pairs_init(&o, old);
+	if (keep)
+		occ_pairs_init(&kp, keep);
+	while (o.more || i < n)
+	{
+		int			c = !o.more ? 1 : i == n ? -1 :
+			occ_pairs_cmp(&o, names[i].s, names[i].len);
+		JsonbValue	k;
+		JsonbValue	v;
+
+		if (c <= 0)
+		{
+			k = o.k;
+			v = o.v;
+		}
+		else
+		{
+			k.type = jbvString;
+			k.val.string.val = (char *) names[i].s;
+			k.val.string.len = names[i].len;
+		}
+		if (c >= 0)
+		{
+			v = newv;
+			i++;
+		}
+		if (keep == NULL || occ_pairs_seek(&kp, k.val.string.val, k.val.string.len))
+		{
+			pushJsonbValue(st, WJB_KEY, &k);
+			pushJsonbValue(st, WJB_VALUE, &v);
+		}
+		else
+			*dropped = Max(*dropped, c >= 0 ? version : occ_version_of(&v));
+		if (c <= 0)
+			occ_pairs_next(&o);
+	}
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
@@ -289,36 +403,79 @@ occ_fields_initial(int64 base)
 	return JsonbValueToJsonb(res);
 }
 
-/* Adds to *members the top-level members that differ between two objects. */
-static List *
-occ_member_diff(Jsonb *o, Jsonb *n)
+/* A json column changed member by member in one update. */
+typedef struct OccMemberChange
 {
-	List	   *members = NIL;
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	k;
-	JsonbValue	v;
+	const char *col;
+	OccName    *names;			/* members that differ, in key order */
+	int			n;
+	JsonbContainer *doc;		/* the new document */
+	int64		dropped;		/* latest change of a member gone from doc, or -1 */
+} OccMemberChange;
 
-	it = JsonbIteratorInit(&o->root);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+/*
+ * The top-level members that differ between two objects (added, removed or
+ * changed), in key order: one pass over both, as both are sorted.
+ */
+static OccMemberChange *
+occ_member_diff(const char *col, Jsonb *o, Jsonb *n)
+{
+	OccMemberChange *mc = palloc0(sizeof(OccMemberChange));
+	OccPairs	a;
+	OccPairs	b;
+
+	mc->col = col;
+	mc->doc = &n->root;
+	mc->dropped = -1;
+	mc->names = palloc(Max(JB_ROOT_COUNT(o) + JB_ROOT_COUNT(n), 1) * sizeof(OccName));
+	occ_pairs_init(&a, &o->root);
+	occ_pairs_init(&b, &n->root);
+	while (a.more || b.more)
 	{
-		if (tok != WJB_KEY)
-			continue;
-		JsonbIteratorNext(&it, &v, true);
-		if (!occ_jsonb_values_equal(&v, occ_json_member(&n->root, k.val.string.val,
-												k.val.string.len)))
-			members = lappend(members, pnstrdup(k.val.string.val, k.val.string.len));
+		int			c = !a.more ? 1 : !b.more ? -1 :
+			occ_pairs_cmp(&a, b.k.val.string.val, b.k.val.string.len);
+		OccPairs   *from = c <= 0 ? &a : &b;
+
+		if (c != 0 || !occ_jsonb_values_equal(&a.v, &b.v))
+		{
+			mc->names[mc->n].s = from->k.val.string.val;
+			mc->names[mc->n].len = from->k.val.string.len;
+			mc->n++;
+		}
+		if (c <= 0)
+			occ_pairs_next(&a);
+		if (c >= 0)
+			occ_pairs_next(&b);
 	}
-	it = JsonbIteratorInit(&n->root);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	return mc;
+}
+
+/* The member change of column col (given as a key), or NULL. */
+static OccMemberChange *
+occ_find_member_change(List *changes, const char *col, int len)
+{
+	ListCell   *lc;
+
+	foreach(lc, changes)
 	{
-		if (tok != WJB_KEY)
-			continue;
-		JsonbIteratorNext(&it, &v, true);
-		if (occ_json_member(&o->root, k.val.string.val, k.val.string.len) == NULL)
-			members = lappend(members, pnstrdup(k.val.string.val, k.val.string.len));
+		OccMemberChange *mc = lfirst(lc);
+
+		if (strlen(mc->col) == len && memcmp(mc->col, col, len) == 0)
+			return mc;
 	}
-	return members;
+	return NULL;
+}
+
+/* Is the key one of the column names in list? */
+static bool
+occ_key_in_list(List *list, const char *key, int len)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+		if (strlen(lfirst(lc)) == len && memcmp(lfirst(lc), key, len) == 0)
+			return true;
+	return false;
 }
 
 /*
@@ -335,14 +492,16 @@ occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 	JsonbValue *res;
 	List	   *changed_cols = NIL;
 	List	   *wholesale = NIL;
-	List	   *member_cols = NIL;
-	List	   *member_lists = NIL;
+	List	   *member_changes = NIL;
 	JsonbContainer *root = NULL;
 	JsonbContainer *oc;
 	JsonbContainer *ow;
 	JsonbContainer *om;
+	JsonbContainer *od;
+	OccName    *names;
+	int			n;
+	bool		any_dropped = false;
 	ListCell   *lc;
-	ListCell   *lc2;
 
 	if (oldfv && JB_ROOT_IS_OBJECT(oldfv))
 	{
@@ -352,6 +511,7 @@ occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 	oc = occ_object(occ_json_member(root, "c", 1));
 	ow = occ_object(occ_json_member(root, "w", 1));
 	om = occ_object(occ_json_member(root, "m", 1));
+	od = occ_object(occ_json_member(root, "d", 1));
 
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -368,10 +528,7 @@ occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 			Jsonb	   *nj = nn[i] ? NULL : occ_datum_as_jsonb(att->atttypid, nv[i]);
 
 			if (oj && nj && JB_ROOT_IS_OBJECT(oj) && JB_ROOT_IS_OBJECT(nj))
-			{
-				member_cols = lappend(member_cols, name);
-				member_lists = lappend(member_lists, occ_member_diff(oj, nj));
-			}
+				member_changes = lappend(member_changes, occ_member_diff(name, oj, nj));
 			else
 				wholesale = lappend(wholesale, name);
 		}
@@ -380,53 +537,83 @@ occ_fields_after_update(OccTable *t, TupleDesc desc, Jsonb *oldfv,
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	occ_push_version(&st, "b", 1, base);
 
-	occ_push_versions(&st, "c", 1, oc, changed_cols, newver);
+	names = occ_sorted_names(changed_cols, &n);
+	occ_push_versions(&st, "c", 1, oc, names, n, newver, NULL, NULL);
 	if (ow || wholesale)
-		occ_push_versions(&st, "w", 1, ow, wholesale, newver);
-
-	if (om || member_cols)
 	{
-		JsonbIterator *it;
-		JsonbIteratorToken tok;
-		JsonbValue	k;
-		JsonbValue	v;
+		names = occ_sorted_names(wholesale, &n);
+		occ_push_versions(&st, "w", 1, ow, names, n, newver, NULL, NULL);
+	}
+
+	if (om || member_changes)
+	{
+		OccPairs	p;
 
 		occ_push_key(&st, "m", 1);
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		/* columns already tracked member by member */
-		if (om)
+		/* columns already tracked member by member: a wholesale change resets */
+		for (occ_pairs_init(&p, om); p.more; occ_pairs_next(&p))
 		{
-			it = JsonbIteratorInit(om);
-			while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-			{
-				char	   *col;
-				List	   *members = NIL;
-				bool		reset = false;
+			OccMemberChange *mc;
 
-				if (tok != WJB_KEY)
-					continue;
-				JsonbIteratorNext(&it, &v, true);
-				col = pnstrdup(k.val.string.val, k.val.string.len);
-				foreach(lc, wholesale)
-					if (strcmp(lfirst(lc), col) == 0)
-						reset = true;
-				if (reset)
-					continue;
-				forboth(lc, member_cols, lc2, member_lists)
-					if (strcmp(lfirst(lc), col) == 0)
-						members = lfirst(lc2);
-				occ_push_versions(&st, k.val.string.val, k.val.string.len,
-								  occ_object(&v), members, newver);
+			if (occ_key_in_list(wholesale, p.k.val.string.val, p.k.val.string.len))
+				continue;
+			mc = occ_find_member_change(member_changes, p.k.val.string.val,
+										p.k.val.string.len);
+			if (mc == NULL)
+			{
+				pushJsonbValue(&st, WJB_KEY, &p.k);
+				pushJsonbValue(&st, WJB_VALUE, &p.v);
+				continue;
 			}
+			occ_push_versions(&st, p.k.val.string.val, p.k.val.string.len,
+							  occ_object(&p.v), mc->names, mc->n, newver,
+							  mc->doc, &mc->dropped);
 		}
 		/* columns changed member by member for the first time */
-		forboth(lc, member_cols, lc2, member_lists)
+		foreach(lc, member_changes)
 		{
-			const char *col = lfirst(lc);
+			OccMemberChange *mc = lfirst(lc);
 
-			if (occ_json_member(om, col, strlen(col)) != NULL || lfirst(lc2) == NIL)
+			if (occ_json_member(om, mc->col, strlen(mc->col)) != NULL || mc->n == 0)
 				continue;
-			occ_push_versions(&st, col, strlen(col), NULL, lfirst(lc2), newver);
+			occ_push_versions(&st, mc->col, strlen(mc->col), NULL, mc->names, mc->n,
+							  newver, mc->doc, &mc->dropped);
+		}
+		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	}
+
+	/* forgotten members: the latest change of one, per column */
+	foreach(lc, member_changes)
+		any_dropped |= ((OccMemberChange *) lfirst(lc))->dropped >= 0;
+	if (od || any_dropped)
+	{
+		OccPairs	p;
+
+		occ_push_key(&st, "d", 1);
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		for (occ_pairs_init(&p, od); p.more; occ_pairs_next(&p))
+		{
+			OccMemberChange *mc;
+
+			if (occ_key_in_list(wholesale, p.k.val.string.val, p.k.val.string.len))
+				continue;
+			mc = occ_find_member_change(member_changes, p.k.val.string.val,
+										p.k.val.string.len);
+			if (mc && mc->dropped >= 0)
+			{
+				mc->dropped = Max(mc->dropped, occ_version_of(&p.v));
+				continue;		/* pushed below */
+			}
+			pushJsonbValue(&st, WJB_KEY, &p.k);
+			pushJsonbValue(&st, WJB_VALUE, &p.v);
+		}
+		foreach(lc, member_changes)
+		{
+			OccMemberChange *mc = lfirst(lc);
+
+			if (mc->dropped >= 0)
+				occ_push_version(&st, mc->col, strlen(mc->col), mc->dropped);
 		}
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	}

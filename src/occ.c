@@ -8,6 +8,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -33,7 +34,8 @@ _PG_init(void)
  * occ_secret_replace()
  *		BEFORE INSERT trigger on occ_secret: a new secret replaces the old
  *		one, so that restoring a dump (which inserts the dumped secret after
- *		CREATE EXTENSION made a fresh one) leaves the dumped one.
+ *		CREATE EXTENSION made a fresh one) leaves the dumped one.  Every
+ *		backend forgets its cached key when the transaction commits.
  */
 Datum
 occ_secret_replace(PG_FUNCTION_ARGS)
@@ -54,5 +56,6 @@ occ_secret_replace(PG_FUNCTION_ARGS)
 	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "occ: could not replace the secret");
 	SPI_finish();
+	CacheInvalidateRelcache(td->tg_relation);
 	return PointerGetDatum(td->tg_trigtuple);
 }

@@ -260,8 +260,9 @@ typedef enum OccBackfill
 	OCC_BACKFILL_ALL,			/* first ETag (and field versions) for every row */
 	OCC_BACKFILL_FIELDS			/* field versions only: switching to 'field' */
 } OccBackfill;
-extern OccBackfill occ_backfill;
 extern uint64 occ_noop_updates;
+extern const char *occ_backfill_begin(OccBackfill mode, List *relids);
+extern void occ_backfill_end(void);
 extern bool occ_row_changes(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 							HeapTuple newtup, bool *changed);
 

@@ -43,6 +43,7 @@ occ_merge_push(JsonbParseState **state, JsonbContainer *target,
 		it = JsonbIteratorInit(target);
 		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (tok != WJB_KEY)
 				continue;
 			tok = JsonbIteratorNext(&it, &v, true);
@@ -59,6 +60,7 @@ occ_merge_push(JsonbParseState **state, JsonbContainer *target,
 	it = JsonbIteratorInit(patch);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_KEY)
 			continue;
 		tok = JsonbIteratorNext(&it, &v, true);

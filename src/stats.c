@@ -7,12 +7,29 @@
  * Counters are not transactional: a conflict is counted, kept and logged
  * even though the transaction that raised it rolls back.  Retries are
  * matched to the conflict that preceded them in the same session.
+ *
+ * Shared memory is sized once, at startup: a hash of occ.max_tables entries
+ * that never grows (HASH_FIXED_SIZE) and a ring of occ.recent_conflicts_size
+ * records.  When the hash is full, a table without an entry is not counted
+ * and untracked_events says so.  The entries of dropped tables (and of a
+ * database dropped) are removed when the dropping transaction commits, temp
+ * tables' at the end of their session included.
+ *
+ * Lock protocol: one LWLock guards the hash, the ring and the fields of
+ * OccSharedState.  Counters are atomics, bumped under the shared lock; adding
+ * or removing an entry, recording a conflict and resetting take it
+ * exclusively.  A backend caches its entry pointer per table until
+ * "generation" changes, which every removal and reset bumps.
  */
 #include "postgres.h"
 
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -38,6 +55,7 @@
 PG_FUNCTION_INFO_V1(occ_stats_internal);
 PG_FUNCTION_INFO_V1(occ_recent_conflicts_internal);
 PG_FUNCTION_INFO_V1(occ_stats_reset);
+PG_FUNCTION_INFO_V1(occ_stats_capacity);
 
 /* The counters of one table. */
 typedef enum OccCounter
@@ -96,6 +114,7 @@ typedef struct OccSharedState
 	uint64		generation;		/* bumped by a reset (under the lock) */
 	TimestampTz stats_reset;
 	uint64		ring_count;		/* conflicts recorded since the reset */
+	uint64		untracked;		/* events not counted: the hash was full */
 	OccConflictRecord ring[FLEXIBLE_ARRAY_MEMBER];
 } OccSharedState;
 
@@ -116,6 +135,21 @@ static int	occ_ring_size = 1000;
 static bool occ_log_conflicts = false;
 static OccPending pending[OCC_MAX_PENDING];
 static int	npending = 0;
+
+/*
+ * Tables and databases this transaction dropped: their entries go when it
+ * commits.  dbid is InvalidOid for a table of this database, relid is
+ * InvalidOid for a whole database.
+ */
+typedef struct OccDropped
+{
+	Oid			dbid;
+	Oid			relid;
+	int			nestlevel;		/* (sub)transaction that dropped it */
+} OccDropped;
+
+static List *dropped = NIL;		/* OccDropped *, in TopTransactionContext */
+static object_access_hook_type prev_object_access_hook = NULL;
 
 #ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -166,12 +200,114 @@ occ_shmem_startup(void)
 		occ_shared->generation = 1;
 		occ_shared->stats_reset = GetCurrentTimestamp();
 		occ_shared->ring_count = 0;
+		occ_shared->untracked = 0;
 	}
 	info.keysize = sizeof(OccStatsKey);
 	info.entrysize = sizeof(OccStatsEntry);
+	/* every entry is allocated now; HASH_FIXED_SIZE: never any more */
 	occ_stats_hash = ShmemInitHash("occ stats hash", occ_max_tables, occ_max_tables,
-								   &info, HASH_ELEM | HASH_BLOBS);
+								   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Remembers a dropped table or database until its transaction ends. */
+static void
+occ_stats_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+						int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access != OAT_DROP || subId != 0 || occ_shared == NULL)
+		return;
+	if (classId == RelationRelationId)
+	{
+		char		kind = get_rel_relkind(objectId);
+
+		if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+			return;
+	}
+	else if (classId != DatabaseRelationId)
+		return;
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		OccDropped *d = palloc(sizeof(OccDropped));
+
+		d->dbid = classId == DatabaseRelationId ? objectId : InvalidOid;
+		d->relid = classId == RelationRelationId ? objectId : InvalidOid;
+		d->nestlevel = GetCurrentTransactionNestLevel();
+		dropped = lappend(dropped, d);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Removes the entries of what the committed transaction dropped. */
+static void
+occ_stats_forget_dropped(void)
+{
+	HASH_SEQ_STATUS status;
+	OccStatsEntry *e;
+	ListCell   *lc;
+
+	LWLockAcquire(occ_shared->lock, LW_EXCLUSIVE);
+	foreach(lc, dropped)
+	{
+		OccDropped *d = lfirst(lc);
+
+		if (OidIsValid(d->relid))
+		{
+			OccStatsKey key;
+
+			memset(&key, 0, sizeof(key));
+			key.dbid = MyDatabaseId;
+			key.relid = d->relid;
+			hash_search(occ_stats_hash, &key, HASH_REMOVE, NULL);
+			continue;
+		}
+		hash_seq_init(&status, occ_stats_hash);
+		while ((e = hash_seq_search(&status)) != NULL)
+			if (e->key.dbid == d->dbid)
+				hash_search(occ_stats_hash, &e->key, HASH_REMOVE, NULL);
+	}
+	occ_shared->generation++;	/* no backend keeps a pointer to a freed entry */
+	LWLockRelease(occ_shared->lock);
+}
+
+/* At commit, frees the entries of dropped tables; at abort, keeps them. */
+static void
+occ_stats_xact_callback(XactEvent event, void *arg)
+{
+	if (dropped == NIL)
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+		occ_stats_forget_dropped();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		dropped = NIL;			/* the list lived in TopTransactionContext */
+}
+
+/*
+ * A subtransaction that rolls back undoes its drops; one that commits hands
+ * them to its parent.
+ */
+static void
+occ_stats_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	foreach(lc, dropped)
+	{
+		OccDropped *d = lfirst(lc);
+
+		if (d->nestlevel < level)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			dropped = foreach_delete_current(dropped, lc);
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			d->nestlevel = level - 1;
+	}
 }
 
 /* Defines the settings and, when preloaded, the shared state. */
@@ -205,6 +341,10 @@ occ_stats_init(void)
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = occ_shmem_startup;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = occ_stats_object_access;
+	RegisterXactCallback(occ_stats_xact_callback, NULL);
+	RegisterSubXactCallback(occ_stats_subxact_callback, NULL);
 }
 
 /* Raises 55000 when the library was not preloaded. */
@@ -253,7 +393,10 @@ occ_stats_entry(OccTable *t, bool *exclusive)
 		*exclusive = true;
 		e = hash_search(occ_stats_hash, &key, HASH_ENTER_NULL, &found);
 		if (e == NULL)
-			return NULL;		/* full: occ.max_tables */
+		{
+			occ_shared->untracked++;	/* full: occ.max_tables */
+			return NULL;
+		}
 		if (!found)
 			for (int i = 0; i < OCC_NCOUNTERS; i++)
 				pg_atomic_init_u64(&e->counters[i], 0);
@@ -612,7 +755,31 @@ occ_stats_reset(PG_FUNCTION_ARGS)
 		hash_search(occ_stats_hash, &e->key, HASH_REMOVE, NULL);
 	occ_shared->generation++;
 	occ_shared->ring_count = 0;
+	occ_shared->untracked = 0;
 	occ_shared->stats_reset = GetCurrentTimestamp();
 	LWLockRelease(occ_shared->lock);
 	PG_RETURN_VOID();
+}
+
+/*
+ * occ_stats_capacity() RETURNS record
+ *		How full the statistics are: occ.max_tables, the tables with an entry,
+ *		and the events not counted since the reset because the hash was full.
+ */
+Datum
+occ_stats_capacity(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	occ_require_shmem();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	LWLockAcquire(occ_shared->lock, LW_SHARED);
+	values[0] = Int32GetDatum(occ_max_tables);
+	values[1] = Int32GetDatum((int32) hash_get_num_entries(occ_stats_hash));
+	values[2] = Int64GetDatum((int64) occ_shared->untracked);
+	LWLockRelease(occ_shared->lock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -16,6 +16,7 @@
 #include "access/sysattr.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "storage/proc.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
@@ -34,8 +35,23 @@
 
 PG_FUNCTION_INFO_V1(occ_trigger);
 
-/* Set by occ_enable() while it backfills every existing row. */
-OccBackfill occ_backfill = OCC_BACKFILL_NONE;
+/*
+ * Set by occ_enable() while it backfills every existing row.  Only the
+ * backfill's own statement gets the backfill's treatment: a row of the table
+ * being enabled (or of one of its partitions) whose new ETag column holds the
+ * random token that statement writes.  Rows that other statements change
+ * meanwhile (triggers of the table, say), in this table or any other, are
+ * versioned as usual.
+ */
+#define OCC_BACKFILL_TOKEN_LEN	32	/* hex digits */
+
+static struct
+{
+	OccBackfill mode;
+	List	   *relids;			/* the table and its partitions */
+	Oid			last_relid;		/* the last one found in relids */
+	char		token[OCC_BACKFILL_TOKEN_LEN + 1];
+}			backfill;
 
 /*
  * UPDATEs of a row that this trigger found changed nothing, so that a caller
@@ -47,13 +63,16 @@ uint64		occ_noop_updates = 0;
 /*
  * An UPDATE that moves a row to another partition deletes it there and
  * inserts it here; the insert must keep what the update just computed.
- * Only that insert may: the same transaction and command, the same key (so
- * no other statement, and no other row of this one, can use the marker),
- * the same version and ETag.
+ * Only that insert may: into the same partitioned table (so that a
+ * data-modifying CTE cannot carry a row from one enabled table into
+ * another), in the same transaction and command, with the same key (so no
+ * other statement, and no other row of this one, can use the marker), the
+ * same version and ETag.
  */
 typedef struct OccMoved
 {
 	bool		valid;
+	Oid			root;			/* the partitioned table the row moves in */
 	LocalTransactionId lxid;
 	CommandId	cid;
 	uint32		keyhash;
@@ -77,7 +96,8 @@ occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
 	if (!moved.valid)
 		return false;
 	moved.valid = false;
-	if (moved.lxid != occ_my_lxid() || moved.cid != GetCurrentCommandId(false))
+	if (moved.root != t->stats_relid ||
+		moved.lxid != occ_my_lxid() || moved.cid != GetCurrentCommandId(false))
 		return false;
 	e = heap_getattr(tup, t->etag_attnum, desc, &isnull);
 	if (isnull || VARSIZE_ANY_EXHDR(DatumGetPointer(e)) != OCC_ETAG_LEN ||
@@ -87,6 +107,62 @@ occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
 		return false;
 	return occ_tuple_keys(t, desc, tup, keys) &&
 		occ_key_hash(t, keys) == moved.keyhash;
+}
+
+/*
+ * Starts a backfill of the tables in relids (a table and its partitions);
+ * returns the token its UPDATE must write into the ETag column.
+ */
+const char *
+occ_backfill_begin(OccBackfill mode, List *relids)
+{
+	uint8		r[OCC_BACKFILL_TOKEN_LEN / 2];
+
+	if (!pg_strong_random(r, sizeof(r)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random backfill token")));
+	for (int i = 0; i < (int) sizeof(r); i++)
+		sprintf(backfill.token + 2 * i, "%02x", r[i]);
+	backfill.relids = relids;
+	backfill.last_relid = InvalidOid;
+	backfill.mode = mode;
+	return backfill.token;
+}
+
+/* Ends the backfill (also when it failed). */
+void
+occ_backfill_end(void)
+{
+	backfill.mode = OCC_BACKFILL_NONE;
+	backfill.relids = NIL;
+	backfill.last_relid = InvalidOid;
+}
+
+/* Is this UPDATE a row of the running backfill?  Which kind, then. */
+static OccBackfill
+occ_backfill_of(OccTable *t, TupleDesc desc, HeapTuple newtup)
+{
+	bool		isnull;
+	Datum		d;
+	text	   *e;
+
+	if (backfill.mode == OCC_BACKFILL_NONE)
+		return OCC_BACKFILL_NONE;
+	if (t->relid != backfill.last_relid)
+	{
+		if (!list_member_oid(backfill.relids, t->relid))
+			return OCC_BACKFILL_NONE;
+		backfill.last_relid = t->relid;
+	}
+	d = heap_getattr(newtup, t->etag_attnum, desc, &isnull);
+	if (isnull)
+		return OCC_BACKFILL_NONE;
+	e = DatumGetTextPP(d);
+	if (VARSIZE_ANY_EXHDR(e) != OCC_BACKFILL_TOKEN_LEN ||
+		memcmp(VARDATA_ANY(e), backfill.token, OCC_BACKFILL_TOKEN_LEN) != 0)
+		return OCC_BACKFILL_NONE;
+	return backfill.mode;
 }
 
 /* Do two non-null values of a column hold the same bytes? */
@@ -298,7 +374,11 @@ occ_check_version_input(OccTable *t, TriggerData *td, TupleDesc desc,
 	{
 		info.sqlstate = ERRCODE_OCC_CONFLICT;
 		info.has_expected_version = !isnull;
-		info.expected_version = t->version_input == OCC_INPUT_NEXT ? assigned - 1 : assigned;
+		info.expected_version = assigned;
+		/* next: the version it read is one less (none below the minimum) */
+		if (t->version_input == OCC_INPUT_NEXT &&
+			pg_sub_s64_overflow(assigned, 1, &info.expected_version))
+			info.has_expected_version = false;
 		occ_stats_event(t, OCC_STAT_CONFLICT, keys, &info);
 		occ_raise(t, keys, &info);
 	}
@@ -384,7 +464,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 	Jsonb	   *fields = NULL;
 	bool		isupdate;
 	bool		counted = false;
-	OccBackfill backfill = occ_backfill;
+	OccBackfill citus_backfill = OCC_BACKFILL_NONE;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -408,8 +488,8 @@ occ_trigger(PG_FUNCTION_ARGS)
 		/* a Citus shard: its table's rows copied in, or occ_enable()'s backfill */
 		if (!isupdate && occ_citus_keeps_insert(t, rel, desc, td->tg_trigtuple))
 			return PointerGetDatum(td->tg_trigtuple);
-		if (isupdate && backfill == OCC_BACKFILL_NONE)
-			backfill = occ_citus_backfill(t, td);
+		if (isupdate)
+			citus_backfill = occ_citus_backfill(t, td);
 	}
 
 	if (!isupdate)
@@ -428,6 +508,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 		int64		oldver;
 		Datum		oldetag;
 		bool		changed;
+		OccBackfill bf;
 
 		oldtup = td->tg_trigtuple;
 		newtup = td->tg_newtuple;
@@ -441,7 +522,9 @@ occ_trigger(PG_FUNCTION_ARGS)
 			prevlen = VARSIZE_ANY_EXHDR(e);
 		}
 
-		if (backfill == OCC_BACKFILL_FIELDS)
+		bf = citus_backfill != OCC_BACKFILL_NONE ? citus_backfill :
+			occ_backfill_of(t, desc, newtup);
+		if (bf == OCC_BACKFILL_FIELDS)
 		{
 			/* switching to field granularity: tracking begins now */
 			return PointerGetDatum(occ_set_columns(t, desc, newtup,
@@ -449,7 +532,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 												   oldetag, enull,
 												   occ_fields_initial(vnull ? t->start_version : oldver)));
 		}
-		if (backfill == OCC_BACKFILL_ALL)
+		if (bf == OCC_BACKFILL_ALL)
 		{
 			/* occ_enable(): keep the version, draw a first ETag */
 			version = vnull ? t->start_version : oldver;
@@ -532,6 +615,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 	if (isupdate && t->is_partition && !etag_null)
 	{
 		moved.valid = true;
+		moved.root = t->stats_relid;
 		moved.lxid = occ_my_lxid();
 		moved.cid = GetCurrentCommandId(false);
 		moved.keyhash = occ_key_hash(t, keys);
