@@ -39,6 +39,7 @@ SUITES=(
 	"go|clients/go|go_test|first"
 	"stress|test/stress/run.sh|exit_status|first"
 	"fuzz|test/fuzz/run.sh|exit_status|first"
+	"docs|test/docs/check_links.py|exit_status|first"
 	"package|debian/control.in|exit_status|first" # last: installs into the system's 15 and removes again
 )
 
@@ -110,6 +111,7 @@ suite_java() {
 suite_go() { occ_apt golang-go golang-github-jackc-pgx-v4-dev && occ_as_pg bash "$OCC_TREE/clients/go/test.sh"; }
 
 suite_stress() { occ_as_pg env -C "$OCC_TREE/test/stress" bash run.sh; }
+suite_docs() { occ_apt python3 && python3 "$OCC_TREE/test/docs/check_links.py" "$OCC_TREE"; }
 suite_fuzz() { occ_apt python3 && occ_as_pg env -C "$OCC_TREE/test/fuzz" bash run.sh; }
 # the one suite that changes the system's PostgreSQL 15 (installs the package, then
 # removes it): one run at a time, and its servers must not hold the lock (flock -o)
