@@ -56,12 +56,23 @@ BEGIN
     LOOP
         EXECUTE format('SELECT %I, n FROM %s WHERE id = $1', vcol, tbl)
             INTO v, cur USING k;
-        BEGIN
-            r := occ_update(tbl, k, v, jsonb_build_object('n', cur + 1));
-            EXIT;
-        EXCEPTION WHEN SQLSTATE 'OC409' THEN
-            NULL;   -- someone else won: re-read and retry
-        END;
+        IF tbl = 't_field'::regclass THEN
+            -- field granularity merges a stale write that sets n to the value
+            -- another client already set ("unchanged": this increment was not
+            -- applied): re-read and retry, as on a conflict
+            r := occ_try_update(tbl, k, v, jsonb_build_object('n', cur + 1));
+            IF r ->> 'status' IN ('updated', 'merged') THEN
+                r := r -> 'row';
+                EXIT;
+            END IF;
+        ELSE
+            BEGIN
+                r := occ_update(tbl, k, v, jsonb_build_object('n', cur + 1));
+                EXIT;
+            EXCEPTION WHEN SQLSTATE 'OC409' THEN
+                NULL;   -- someone else won: re-read and retry
+            END;
+        END IF;
     END LOOP;
     INSERT INTO changes (tbl, id, version, etag)
         VALUES (tbl, k, (r ->> vcol)::bigint, r ->> 'etag');
