@@ -222,13 +222,16 @@ extern int64 occ_fields_column_version(Jsonb *fv, const char *col, int64 orphan)
 extern int64 occ_fields_member_version(Jsonb *fv, const char *col,
 									   const char *member, int memberlen,
 									   int64 orphan);
+
+/* rowjson.c */
 extern bool occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b);
 extern JsonbValue *occ_json_member(JsonbContainer *c, const char *key, int len);
 extern char *occ_json_scalar_text(JsonbValue *v);
 extern bool occ_is_json_type(Oid typid);
 extern Jsonb *occ_datum_as_jsonb(Oid typid, Datum d);
+extern Jsonb *occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc);
 
-/* conditional.c */
+/* plans.c */
 extern void occ_free_plans(OccTable *t);
 
 /* inheritance.c */
