@@ -2,9 +2,9 @@
  * occ.h
  *		Declarations shared by occ's source files.
  *
- * meta.c describes an enabled table (cached per relation), etag.c makes
- * ETags, errors.c raises the OC-class errors, trigger.c and conditional.c
- * use all three.
+ * describe.c describes an enabled table, meta.c caches it per relation,
+ * etag.c makes ETags, errors.c raises the OC-class errors, trigger.c and
+ * conditional.c (with conditional.h's files) use them all.
  */
 #ifndef OCC_H
 #define OCC_H
@@ -141,6 +141,13 @@ occ_own_column(OccTable *t, AttrNumber attnum)
 
 /* meta.c */
 extern OccTable *occ_table_for_relation(Relation rel, bool missing_ok);
+extern void occ_meta_init(void);
+extern void occ_drop_plan(SPIPlanPtr plan);
+extern void occ_call_enter(void);
+extern void occ_call_exit(void);
+
+/* describe.c */
+extern OccTable *occ_build_table(Relation rel, char **args, int nargs);
 extern AttrNumber occ_find_column(TupleDesc desc, const char *name);
 extern Oid	occ_primary_key_index(Relation rel, const char *name);
 extern Trigger *occ_find_trigger(Relation rel);
@@ -152,10 +159,6 @@ extern const char *occ_granularity_name(OccGranularity g);
 extern const char *occ_version_input_name(OccVersionInput v);
 extern char *occ_extension_schema(bool missing_ok);
 extern Oid	occ_extension_namespace(void);
-extern void occ_meta_init(void);
-extern void occ_drop_plan(SPIPlanPtr plan);
-extern void occ_call_enter(void);
-extern void occ_call_exit(void);
 
 /* hmac.c */
 #define OCC_SHA256_BLOCK 64
