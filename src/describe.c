@@ -206,15 +206,56 @@ occ_primary_key_index(Relation rel, const char *name)
 	return pk;
 }
 
+/* The type of column name of rel, or InvalidOid if it has none. */
+Oid
+occ_column_type(Relation rel, const char *name)
+{
+	AttrNumber	attnum = occ_find_column(RelationGetDescr(rel), name);
+
+	return attnum == InvalidAttrNumber ? InvalidOid :
+		TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
+}
+
+/*
+ * The one check of a table's columns, for occ_enable() and for the
+ * description of an enabled table: a usable primary key, and each of occ's
+ * columns that exists of the right type.  fields_col is NULL with row
+ * granularity.  Fills the types found (InvalidOid: the column is missing);
+ * returns the primary key's index.
+ */
+Oid
+occ_check_columns(Relation rel, const char *relname, const char *version_col,
+				  const char *etag_col, const char *fields_col, OccColumnTypes *types)
+{
+	Oid			pk = occ_primary_key_index(rel, relname);
+
+	types->version = occ_column_type(rel, version_col);
+	types->etag = occ_column_type(rel, etag_col);
+	types->fields = fields_col ? occ_column_type(rel, fields_col) : InvalidOid;
+	if (OidIsValid(types->version) && types->version != INT4OID &&
+		types->version != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("version column \"%s\" must be of type integer or bigint",
+						version_col)));
+	if (OidIsValid(types->etag) && types->etag != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("etag column \"%s\" must be of type text", etag_col)));
+	if (OidIsValid(types->fields) && types->fields != JSONBOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("field versions column \"%s\" must be of type jsonb",
+						fields_col)));
+	return pk;
+}
+
 /* Fills in the primary-key columns of t from the relation's key index. */
 static void
-occ_describe_key(OccTable *t, Relation rel)
+occ_describe_key(OccTable *t, Relation rel, Oid pkoid)
 {
-	Oid			pkoid;
 	Relation	idx;
 	TupleDesc	desc = RelationGetDescr(rel);
-
-	pkoid = occ_primary_key_index(rel, t->plain_name);
 
 	idx = index_open(pkoid, AccessShareLock);
 	t->nkeys = idx->rd_index->indnkeyatts;
@@ -332,7 +373,8 @@ occ_build_table(Relation rel, char **args, int nargs)
 	MemoryContext old;
 	OccTable   *t;
 	TupleDesc	desc = RelationGetDescr(rel);
-	Form_pg_attribute att;
+	OccColumnTypes types;
+	Oid			pk;
 
 	mcxt = AllocSetContextCreate(CacheMemoryContext, "occ table",
 								 ALLOCSET_SMALL_SIZES);
@@ -374,43 +416,29 @@ occ_build_table(Relation rel, char **args, int nargs)
 		t->version_col = pstrdup(args[0]);
 		t->etag_col = pstrdup(args[1]);
 		if (nargs == 5)
-		{
 			t->fields_col = pstrdup(args[4]);
-			t->fields_attnum = occ_find_column(desc, t->fields_col);
-			if (t->fields_attnum == InvalidAttrNumber ||
-				TupleDescAttr(desc, t->fields_attnum - 1)->atttypid != JSONBOID)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("column \"%s\" of table \"%s\" used by occ does not exist or is not of type jsonb",
-								t->fields_col, t->plain_name),
-						 errhint("Call occ_enable() on the table again.")));
-		}
-
-		t->version_attnum = occ_find_column(desc, t->version_col);
-		t->etag_attnum = occ_find_column(desc, t->etag_col);
-		if (t->version_attnum == InvalidAttrNumber ||
-			t->etag_attnum == InvalidAttrNumber)
+		pk = occ_check_columns(rel, t->plain_name, t->version_col, t->etag_col,
+							   t->fields_col, &types);
+		if (t->fields_col && !OidIsValid(types.fields))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" used by occ does not exist or is not of type jsonb",
+							t->fields_col, t->plain_name),
+					 errhint("Call occ_enable() on the table again.")));
+		if (!OidIsValid(types.version) || !OidIsValid(types.etag))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of table \"%s\" used by occ does not exist",
-							t->version_attnum == InvalidAttrNumber ?
+							!OidIsValid(types.version) ?
 							t->version_col : t->etag_col, t->plain_name),
 					 errhint("Call occ_enable() on the table again.")));
-		att = TupleDescAttr(desc, t->version_attnum - 1);
-		t->version_typid = att->atttypid;
-		if (t->version_typid != INT4OID && t->version_typid != INT8OID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("version column \"%s\" of table \"%s\" must be of type integer or bigint",
-							t->version_col, t->plain_name)));
+		t->fields_attnum = t->fields_col ? occ_find_column(desc, t->fields_col) :
+			InvalidAttrNumber;
+		t->version_attnum = occ_find_column(desc, t->version_col);
+		t->etag_attnum = occ_find_column(desc, t->etag_col);
+		t->version_typid = types.version;
 		t->start_version = occ_start_version(desc, t->version_attnum);
-		att = TupleDescAttr(desc, t->etag_attnum - 1);
-		if (att->atttypid != TEXTOID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("etag column \"%s\" of table \"%s\" must be of type text",
-							t->etag_col, t->plain_name)));
-		occ_describe_key(t, rel);
+		occ_describe_key(t, rel, pk);
 		occ_citus_describe(t, rel);
 	}
 	PG_CATCH();

@@ -147,7 +147,17 @@ extern void occ_call_enter(void);
 extern void occ_call_exit(void);
 
 /* describe.c */
+typedef struct OccColumnTypes
+{
+	Oid			version;		/* InvalidOid: the column is missing */
+	Oid			etag;
+	Oid			fields;
+} OccColumnTypes;
 extern OccTable *occ_build_table(Relation rel, char **args, int nargs);
+extern Oid	occ_column_type(Relation rel, const char *name);
+extern Oid	occ_check_columns(Relation rel, const char *relname,
+							  const char *version_col, const char *etag_col,
+							  const char *fields_col, OccColumnTypes *types);
 extern AttrNumber occ_find_column(TupleDesc desc, const char *name);
 extern Oid	occ_primary_key_index(Relation rel, const char *name);
 extern Trigger *occ_find_trigger(Relation rel);
