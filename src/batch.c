@@ -300,11 +300,14 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		any_conflict |= res.outcome == OCC_OUT_CONFLICT;
 		nfailed++;
 		initStringInfo(&f);
-		occ_error_detail(&f, r.t, r.keys, &res.info, false);
-		failed[item->index] = psprintf("{\"index\":%d,\"status\":\"%s\",%s",
-									   item->index,
-									   res.outcome == OCC_OUT_CONFLICT ? "conflict" : "not_found",
-									   f.data + 1);
+		appendStringInfoChar(&f, '{');
+		occ_json_key(&f, "index");
+		appendStringInfo(&f, "%d", item->index);
+		occ_json_key(&f, "status");
+		escape_json(&f, res.outcome == OCC_OUT_CONFLICT ? "conflict" : "not_found");
+		occ_error_members(&f, r.t, r.keys, &res.info, false);
+		appendStringInfoChar(&f, '}');
+		failed[item->index] = f.data;
 	}
 	if (nfailed > 0)
 	{

@@ -477,9 +477,12 @@ occ_try_update(PG_FUNCTION_ARGS)
 	return occ_guarded(occ_try_update_work, fcinfo, OCC_KIND_UPDATE, OCC_COND_VERSION);
 }
 
-/* The work of occ_try_update(). */
-static Datum
-occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
+/*
+ * The result of occ_try_update(): {"status", "row", "current_version",
+ * "conflicting_fields"}, with "moved" and "changed_fields" when known.
+ */
+static Jsonb *
+occ_try_update_result(OccRequest *r, OccResult *res)
 {
 	static const char *const status[] = {
 		[OCC_OUT_UPDATED] = "updated",
@@ -490,9 +493,64 @@ occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		[OCC_OUT_ETAG_MISMATCH] = "conflict",
 		[OCC_OUT_NOT_FOUND] = "not_found",
 	};
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	occ_push_key(&st, "status", 6);
+	v.type = jbvString;
+	v.val.string.val = (char *) status[res->outcome];
+	v.val.string.len = strlen(v.val.string.val);
+	pushJsonbValue(&st, WJB_VALUE, &v);
+
+	occ_push_key(&st, "row", 3);
+	v.type = jbvNull;
+	if (res->row)
+	{
+		v.type = jbvBinary;
+		v.val.binary.data = &res->row->root;
+		v.val.binary.len = VARSIZE(res->row) - VARHDRSZ;
+	}
+	pushJsonbValue(&st, WJB_VALUE, &v);
+
+	occ_push_key(&st, "current_version", 15);
+	v.type = jbvNull;
+	if (res->row)
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(occ_row_version(r->t, res->row));
+	}
+	pushJsonbValue(&st, WJB_VALUE, &v);
+
+	occ_push_key(&st, "conflicting_fields", 18);
+	if (res->outcome == OCC_OUT_CONFLICT && !res->info.has_fields)
+	{
+		v.type = jbvNull;		/* row granularity: not known */
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	else
+		occ_push_names(&st, res->info.conflicting_fields);
+	if (res->info.moved)
+	{
+		occ_push_key(&st, "moved", 5);
+		v.type = jbvBool;
+		v.val.boolean = true;
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	if (res->info.has_fields)
+	{
+		occ_push_key(&st, "changed_fields", 14);
+		occ_push_names(&st, res->info.changed_fields);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/* The work of occ_try_update(). */
+static Datum
+occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
+{
 	OccRequest	r;
 	OccResult	res;
-	StringInfoData out;
 	Datum		result;
 
 	occ_read_request(fcinfo, &r, OCC_KIND_UPDATE, OCC_COND_VERSION);
@@ -502,34 +560,7 @@ occ_try_update_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	occ_count(&r, &res);
 
 	/* the field lists live in SPI's memory: build the result before leaving it */
-	initStringInfo(&out);
-	appendStringInfoString(&out, "{\"status\":");
-	escape_json(&out, status[res.outcome]);
-	appendStringInfoString(&out, ",\"row\":");
-	if (res.row)
-		appendStringInfoString(&out, JsonbToCString(NULL, &res.row->root,
-													VARSIZE(res.row)));
-	else
-		appendStringInfoString(&out, "null");
-	appendStringInfoString(&out, ",\"current_version\":");
-	if (res.row)
-		appendStringInfo(&out, INT64_FORMAT, occ_row_version(r.t, res.row));
-	else
-		appendStringInfoString(&out, "null");
-	appendStringInfoString(&out, ",\"conflicting_fields\":");
-	if (res.outcome == OCC_OUT_CONFLICT && !res.info.has_fields)
-		appendStringInfoString(&out, "null");	/* row granularity: not known */
-	else
-		occ_names_json(&out, res.info.conflicting_fields);
-	if (res.info.moved)
-		appendStringInfoString(&out, ",\"moved\":true");
-	if (res.info.has_fields)
-	{
-		appendStringInfoString(&out, ",\"changed_fields\":");
-		occ_names_json(&out, res.info.changed_fields);
-	}
-	appendStringInfoChar(&out, '}');
-	result = SPI_datumTransfer(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)),
+	result = SPI_datumTransfer(JsonbPGetDatum(occ_try_update_result(&r, &res)),
 							   false, -1);
 	SPI_finish();
 	table_close(r.rel, NoLock);

@@ -158,18 +158,6 @@ occ_push_version(JsonbParseState **st, const char *key, int len, int64 version)
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
-/* Pushes a key. */
-static void
-occ_push_key(JsonbParseState **st, const char *key, int len)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = len;
-	pushJsonbValue(st, WJB_KEY, &k);
-}
-
 /* Orders two object keys as jsonb stores them: by length, then bytes. */
 static int
 occ_key_cmp(const char *a, int alen, const char *b, int blen)

@@ -219,8 +219,9 @@ typedef struct OccErrorInfo
 extern void occ_key_json(StringInfo buf, OccTable *t, Datum *keys);
 extern uint32 occ_key_hash(OccTable *t, Datum *keys);
 extern void occ_names_json(StringInfo buf, List *names);
-extern void occ_error_detail(StringInfo buf, OccTable *t, Datum *keys,
-							 OccErrorInfo *info, bool with_table);
+extern void occ_json_key(StringInfo buf, const char *key);
+extern void occ_error_members(StringInfo buf, OccTable *t, Datum *keys,
+							  OccErrorInfo *info, bool with_table);
 pg_noreturn extern void occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info);
 
 /* fields.c */
@@ -243,6 +244,8 @@ extern char *occ_json_scalar_text(JsonbValue *v);
 extern bool occ_is_json_type(Oid typid);
 extern Jsonb *occ_datum_as_jsonb(Oid typid, Datum d);
 extern Jsonb *occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc);
+extern void occ_push_key(JsonbParseState **st, const char *key, int len);
+extern void occ_push_names(JsonbParseState **st, List *names);
 
 /* plans.c */
 extern void occ_free_plans(OccTable *t);

@@ -266,6 +266,38 @@ occ_push_array(JsonbParseState **st, OccJsonColumn *c, Datum d)
 	return true;
 }
 
+/* Pushes an object member's key. */
+void
+occ_push_key(JsonbParseState **st, const char *key, int len)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = len;
+	pushJsonbValue(st, WJB_KEY, &k);
+}
+
+/* Pushes a list of names as a JSON array (an element or a member's value). */
+void
+occ_push_names(JsonbParseState **st, List *names)
+{
+	ListCell   *lc;
+
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	foreach(lc, names)
+	{
+		JsonbValue	v;
+
+		CHECK_FOR_INTERRUPTS();	/* names of members: as many as a patch has */
+		v.type = jbvString;
+		v.val.string.val = (char *) lfirst(lc);
+		v.val.string.len = strlen(v.val.string.val);
+		pushJsonbValue(st, WJB_ELEM, &v);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
 /* The row as jsonb, exactly as to_jsonb(row) makes it. */
 Jsonb *
 occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
@@ -285,17 +317,13 @@ occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
 	for (int i = 0; i < desc->natts; i++)
 	{
 		OccJsonColumn *c = &jr->cols[i];
-		JsonbValue	k;
 		JsonbValue	v;
 		bool		isnull;
 		Datum		d;
 
 		if (TupleDescAttr(desc, i)->attisdropped)
 			continue;
-		k.type = jbvString;
-		k.val.string.val = c->name;
-		k.val.string.len = c->namelen;
-		pushJsonbValue(&st, WJB_KEY, &k);
+		occ_push_key(&st, c->name, c->namelen);
 
 		d = heap_getattr(tup, i + 1, desc, &isnull);
 		if (isnull)

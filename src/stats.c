@@ -337,20 +337,21 @@ static void
 occ_log_conflict(OccTable *t, Datum *keys, OccErrorInfo *info)
 {
 	StringInfoData buf;
-	StringInfoData detail;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"event\":\"occ_conflict\",\"sqlstate\":");
+	appendStringInfoChar(&buf, '{');
+	occ_json_key(&buf, "event");
+	escape_json(&buf, "occ_conflict");
+	occ_json_key(&buf, "sqlstate");
 	escape_json(&buf, unpack_sql_state(info->sqlstate));
-	appendStringInfoString(&buf, ",\"database\":");
+	occ_json_key(&buf, "database");
 	escape_json(&buf, get_database_name(MyDatabaseId));
-	appendStringInfoString(&buf, ",\"role\":");
+	occ_json_key(&buf, "role");
 	escape_json(&buf, GetUserNameFromId(GetUserId(), true));
-	appendStringInfoString(&buf, ",\"application_name\":");
+	occ_json_key(&buf, "application_name");
 	escape_json(&buf, application_name ? application_name : "");
-	initStringInfo(&detail);
-	occ_error_detail(&detail, t, keys, info, true);
-	appendStringInfo(&buf, ",%s", detail.data + 1);	/* one flat object */
+	occ_error_members(&buf, t, keys, info, true);
+	appendStringInfoChar(&buf, '}');
 	ereport(LOG,
 			(errmsg_internal("%s", buf.data),
 			 errhidestmt(true),
@@ -365,7 +366,6 @@ occ_ring_record(OccTable *t, Datum *keys, OccErrorInfo *info)
 	StringInfoData buf;
 	const char *nsp;
 	const char *rel;
-	ListCell   *lc;
 
 	occ_shared->ring_count++;
 	memset(rec, 0, sizeof(*rec));
@@ -386,14 +386,7 @@ occ_ring_record(OccTable *t, Datum *keys, OccErrorInfo *info)
 	resetStringInfo(&buf);
 	if (info->has_fields)
 	{
-		appendStringInfoChar(&buf, '[');
-		foreach(lc, info->conflicting_fields)
-		{
-			if (lc != list_head(info->conflicting_fields))
-				appendStringInfoChar(&buf, ',');
-			escape_json(&buf, lfirst(lc));
-		}
-		appendStringInfoChar(&buf, ']');
+		occ_names_json(&buf, info->conflicting_fields);
 		if (buf.len < sizeof(rec->fields))
 			strlcpy(rec->fields, buf.data, sizeof(rec->fields));
 	}
