@@ -41,6 +41,16 @@
 #endif
 
 /*
+ * 18 lets a library name itself and its version (pg_get_loaded_modules());
+ * OCC_VERSION comes from occ.control through the Makefile.
+ */
+#if PG_VERSION_NUM >= 180000
+#define OCC_MODULE_MAGIC PG_MODULE_MAGIC_EXT(.name = "occ", .version = OCC_VERSION)
+#else
+#define OCC_MODULE_MAGIC PG_MODULE_MAGIC
+#endif
+
+/*
  * Spellings kept from when occ built on 13 and 14 (every supported release has
  * the real names; callers move to them once the open branches have landed).
  */

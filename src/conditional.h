@@ -27,7 +27,6 @@ typedef enum OccCond
 	OCC_COND_ANY				/* If-Match: * */
 } OccCond;
 
-#define OCC_OP(kind, cond)	((kind) * 3 + (cond))
 
 /* How a request ended. */
 typedef enum OccOutcome
@@ -82,6 +81,17 @@ typedef struct OccColumnInput
 	Oid			typioparam;
 	FmgrInfo	input;
 } OccColumnInput;
+
+/* A cached statement: what it does, on what condition, for which patch shape. */
+typedef struct OccPlan
+{
+	OccKind		kind;
+	OccCond		cond;
+	bool		typed;			/* an UPDATE taking typed values as parameters */
+	int			ncols;			/* patch columns, in jsonb key order */
+	AttrNumber *cols;
+	SPIPlanPtr	plan;			/* kept */
+} OccPlan;
 
 /* request.c */
 extern OccColumnInput *occ_column_input(OccRequest *r, AttrNumber attnum);

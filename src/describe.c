@@ -386,11 +386,9 @@ occ_build_table(Relation rel, char **args, int nargs)
 		t->mcxt = mcxt;
 		t->nspname = get_namespace_name(RelationGetNamespace(rel));
 		t->relname = pstrdup(RelationGetRelationName(rel));
-		t->display_name = quote_qualified_identifier(t->nspname, t->relname);
+		t->qualified_name = quote_qualified_identifier(t->nspname, t->relname);
+		t->display_name = t->qualified_name;
 		t->plain_name = psprintf("%s.%s", t->nspname, t->relname);
-		t->qualified_name = psprintf("%s.%s", quote_identifier(t->nspname),
-									 quote_identifier(t->relname));
-		/* quote_identifier leaves plain names bare; SQL text does not mind */
 		t->is_partition = rel->rd_rel->relispartition;
 		t->stats_relid = t->relid;
 		t->stats_nspname = t->nspname;

@@ -44,11 +44,8 @@ typedef struct OccCacheEntry
 
 static HTAB *occ_cache = NULL;
 static List *occ_retired_tables = NIL;
-static List *occ_retired_plans = NIL;
 static int	occ_call_depth = 0;	/* conditional function calls under way */
 static bool occ_cache_stale = false;	/* an entry was invalidated */
-
-static void occ_retire_plan(SPIPlanPtr plan);
 
 /* Frees a table description and the plans it holds (plans.c made them). */
 static void
@@ -89,14 +86,10 @@ static void
 occ_free_retired(void)
 {
 	ListCell   *lc;
-	List	   *plans = occ_retired_plans;
 	List	   *tables = occ_retired_tables;
 
-	occ_retired_plans = NIL;
 	occ_retired_tables = NIL;
-	foreach(lc, plans)
-		SPI_freeplan((SPIPlanPtr) lfirst(lc));
-	list_free(plans);
+	occ_free_retired_plans();
 	foreach(lc, tables)
 		occ_free_table((OccTable *) lfirst(lc));
 	list_free(tables);
@@ -143,7 +136,7 @@ occ_xact_callback(XactEvent event, void *arg)
 void
 occ_call_enter(void)
 {
-	if (occ_call_depth == 0 && (occ_retired_plans || occ_retired_tables))
+	if (occ_call_depth == 0)
 		occ_free_retired();
 	occ_call_depth++;
 }
@@ -156,14 +149,11 @@ occ_call_exit(void)
 		occ_call_depth--;
 }
 
-/* A plan evicted from a full cache: freed now unless a nested call may use it. */
-void
-occ_drop_plan(SPIPlanPtr plan)
+/* Is a conditional call under way inside another (which may use its plans)? */
+bool
+occ_call_nested(void)
 {
-	if (occ_call_depth <= 1)
-		SPI_freeplan(plan);
-	else
-		occ_retire_plan(plan);
+	return occ_call_depth > 1;
 }
 
 /* Puts a description aside until the next commit. */
@@ -173,16 +163,6 @@ occ_retire_table(OccTable *t)
 	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
 
 	occ_retired_tables = lappend(occ_retired_tables, t);
-	MemoryContextSwitchTo(old);
-}
-
-/* Puts a plan aside until no call can be using it. */
-static void
-occ_retire_plan(SPIPlanPtr plan)
-{
-	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
-
-	occ_retired_plans = lappend(occ_retired_plans, plan);
 	MemoryContextSwitchTo(old);
 }
 

@@ -66,15 +66,6 @@ typedef struct OccKeyColumn
 	char	   *sqltype;		/* qualified type name with typmod */
 } OccKeyColumn;
 
-/* A cached statement for one operation and patch shape. */
-typedef struct OccPlan
-{
-	int			op;				/* OccOp */
-	int			ncols;			/* patch columns, in jsonb key order */
-	AttrNumber *cols;
-	SPIPlanPtr	plan;			/* kept */
-} OccPlan;
-
 /*
  * What occ knows about one enabled relation.  Built from the relcache and
  * the trigger's arguments, dropped when the relcache entry is invalidated.
@@ -103,26 +94,27 @@ typedef struct OccTable
 
 	char	   *nspname;
 	char	   *relname;
-	char	   *display_name;	/* schema.table, quoted where SQL needs it */
-	char	   *plain_name;		/* schema.table, unquoted, for messages */
-	char	   *qualified_name; /* always-quoted, for SQL text */
+	char	   *qualified_name; /* schema.table, quoted where SQL needs it: SQL text */
+	char	   *display_name;	/* the same, but on a Citus shard the distributed
+								 * table's: the DETAIL's "table" */
+	char	   *plain_name;		/* display_name unquoted, for messages */
 	bool		is_partition;
 
-	/* for the conditional functions (conditional.c) */
+	/* for the conditional functions (plans.c owns the statements) */
 	char	   *ext_schema;		/* quoted schema of the extension */
 	char	   *key_cond;		/* WHERE fragment over $1..$nkeys */
 	SPIPlanPtr	probe_plan;		/* SELECT version, etag, row by key */
 	SPIPlanPtr	probe_lock_plan;	/* the same, FOR UPDATE */
-	List	   *plans;			/* OccPlan *, most recent first */
-	struct OccJsonRow *json_row;	/* how returned rows become JSON (conditional.c) */
-	struct OccColumnInput *col_input;	/* how patch values become column values (conditional.c) */
+	List	   *plans;			/* struct OccPlan *, most recent first */
+	struct OccJsonRow *json_row;	/* how returned rows become JSON (rowjson.c) */
+	struct OccColumnInput *col_input;	/* how patch values become column values (request.c) */
 
 	/* stats.c: counters go to the partitioned table of a partition */
 	Oid			stats_relid;
 	char	   *stats_nspname;
 	char	   *stats_relname;
 	/* this table's shared counters, while stats_generation holds */
-	void	   *stats_entry;
+	struct OccStatsEntry *stats_entry;
 	uint64		stats_generation;
 
 	/* citus.c: a table Citus manages, or one of its shards */
@@ -142,7 +134,7 @@ occ_own_column(OccTable *t, AttrNumber attnum)
 /* meta.c */
 extern OccTable *occ_table_for_relation(Relation rel, bool missing_ok);
 extern void occ_meta_init(void);
-extern void occ_drop_plan(SPIPlanPtr plan);
+extern bool occ_call_nested(void);
 extern void occ_call_enter(void);
 extern void occ_call_exit(void);
 
@@ -249,6 +241,7 @@ extern void occ_push_names(JsonbParseState **st, List *names);
 
 /* plans.c */
 extern void occ_free_plans(OccTable *t);
+extern void occ_free_retired_plans(void);
 
 /* inheritance.c */
 extern void occ_check_no_children(Relation rel);

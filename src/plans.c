@@ -34,6 +34,8 @@
 #include "compat.h"
 #include "conditional.h"
 
+static List *occ_retired_plans = NIL;	/* evicted while a nested call ran */
+
 /* Fills in what the statements of t share: extension schema, key condition. */
 void
 occ_prepare_table_sql(OccTable *t)
@@ -176,12 +178,44 @@ occ_prepare(OccTable *t, const char *sql, OccRequest *r)
 	return plan;
 }
 
+/*
+ * A plan evicted from a full cache: freed now unless a nested call may be
+ * using it; then it waits for occ_free_retired_plans().
+ */
+static void
+occ_drop_plan(SPIPlanPtr plan)
+{
+	MemoryContext old;
+
+	if (!occ_call_nested())
+	{
+		SPI_freeplan(plan);
+		return;
+	}
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	occ_retired_plans = lappend(occ_retired_plans, plan);
+	MemoryContextSwitchTo(old);
+}
+
+/* Frees the evicted plans put aside: meta.c calls it when no call is under way. */
+void
+occ_free_retired_plans(void)
+{
+	ListCell   *lc;
+	List	   *plans = occ_retired_plans;
+
+	occ_retired_plans = NIL;
+	foreach(lc, plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(lc));
+	list_free(plans);
+}
+
 /* The kept statement for the request's operation and shape, made on first use. */
 SPIPlanPtr
 occ_get_plan(OccRequest *r)
 {
 	OccTable   *t = r->t;
-	int			op = OCC_OP(r->kind, r->cond) + (r->typed && r->kind == OCC_KIND_UPDATE ? 100 : 0);
+	bool		typed = r->typed && r->kind == OCC_KIND_UPDATE;
 	ListCell   *lc;
 	OccPlan    *p;
 	MemoryContext old;
@@ -189,7 +223,8 @@ occ_get_plan(OccRequest *r)
 	foreach(lc, t->plans)
 	{
 		p = (OccPlan *) lfirst(lc);
-		if (p->op == op && p->ncols == r->ncols &&
+		if (p->kind == r->kind && p->cond == r->cond && p->typed == typed &&
+			p->ncols == r->ncols &&
 			memcmp(p->cols, r->cols, r->ncols * sizeof(AttrNumber)) == 0)
 		{
 			if (lc != list_head(t->plans))
@@ -205,7 +240,9 @@ occ_get_plan(OccRequest *r)
 
 	old = MemoryContextSwitchTo(t->mcxt);
 	p = palloc(sizeof(OccPlan));
-	p->op = op;
+	p->kind = r->kind;
+	p->cond = r->cond;
+	p->typed = typed;
 	p->ncols = r->ncols;
 	p->cols = palloc(Max(r->ncols, 1) * sizeof(AttrNumber));
 	memcpy(p->cols, r->cols, r->ncols * sizeof(AttrNumber));

@@ -68,8 +68,8 @@ HTAB	   *occ_stats_hash = NULL;
 int			occ_max_tables = 1000;
 int			occ_ring_size = 1000;
 static bool occ_log_conflicts = false;
-static OccPending pending[OCC_MAX_PENDING];
-static int	npending = 0;
+static OccPending occ_pending[OCC_MAX_PENDING];
+static int	occ_npending = 0;
 
 /*
  * Tables and databases this transaction dropped: their entries go when it
@@ -83,13 +83,13 @@ typedef struct OccDropped
 	int			nestlevel;		/* (sub)transaction that dropped it */
 } OccDropped;
 
-static List *dropped = NIL;		/* OccDropped *, in TopTransactionContext */
-static object_access_hook_type prev_object_access_hook = NULL;
+static List *occ_dropped = NIL;		/* OccDropped *, in TopTransactionContext */
+static object_access_hook_type occ_prev_object_access_hook = NULL;
 
 #ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_request_hook_type occ_prev_shmem_request_hook = NULL;
 #endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static shmem_startup_hook_type occ_prev_shmem_startup_hook = NULL;
 
 /* The size of the shared state. */
 static Size
@@ -107,8 +107,8 @@ static void
 occ_shmem_request(void)
 {
 #ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
+	if (occ_prev_shmem_request_hook)
+		occ_prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(occ_shmem_size());
 	RequestNamedLWLockTranche("occ", 1);
@@ -121,8 +121,8 @@ occ_shmem_startup(void)
 	bool		found;
 	HASHCTL		info;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
+	if (occ_prev_shmem_startup_hook)
+		occ_prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	occ_shared = ShmemInitStruct("occ stats",
@@ -150,8 +150,8 @@ static void
 occ_stats_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 						int subId, void *arg)
 {
-	if (prev_object_access_hook)
-		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (occ_prev_object_access_hook)
+		occ_prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access != OAT_DROP || subId != 0 || occ_shared == NULL)
 		return;
 	if (classId == RelationRelationId)
@@ -170,7 +170,7 @@ occ_stats_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		d->dbid = classId == DatabaseRelationId ? objectId : InvalidOid;
 		d->relid = classId == RelationRelationId ? objectId : InvalidOid;
 		d->nestlevel = GetCurrentTransactionNestLevel();
-		dropped = lappend(dropped, d);
+		occ_dropped = lappend(occ_dropped, d);
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -184,7 +184,7 @@ occ_stats_forget_dropped(void)
 	ListCell   *lc;
 
 	LWLockAcquire(occ_shared->lock, LW_EXCLUSIVE);
-	foreach(lc, dropped)
+	foreach(lc, occ_dropped)
 	{
 		OccDropped *d = lfirst(lc);
 
@@ -211,14 +211,14 @@ occ_stats_forget_dropped(void)
 static void
 occ_stats_xact_callback(XactEvent event, void *arg)
 {
-	if (dropped == NIL)
+	if (occ_dropped == NIL)
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 		occ_stats_forget_dropped();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
-		dropped = NIL;			/* the list lived in TopTransactionContext */
+		occ_dropped = NIL;			/* the list lived in TopTransactionContext */
 }
 
 /*
@@ -232,14 +232,14 @@ occ_stats_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	int			level = GetCurrentTransactionNestLevel();
 	ListCell   *lc;
 
-	foreach(lc, dropped)
+	foreach(lc, occ_dropped)
 	{
 		OccDropped *d = lfirst(lc);
 
 		if (d->nestlevel < level)
 			continue;
 		if (event == SUBXACT_EVENT_ABORT_SUB)
-			dropped = foreach_delete_current(dropped, lc);
+			occ_dropped = foreach_delete_current(occ_dropped, lc);
 		else if (event == SUBXACT_EVENT_COMMIT_SUB)
 			d->nestlevel = level - 1;
 	}
@@ -269,14 +269,14 @@ occ_stats_init(void)
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	occ_reserve_guc_prefix("occ");
 #ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
-	prev_shmem_request_hook = shmem_request_hook;
+	occ_prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = occ_shmem_request;
 #else
 	occ_shmem_request();
 #endif
-	prev_shmem_startup_hook = shmem_startup_hook;
+	occ_prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = occ_shmem_startup;
-	prev_object_access_hook = object_access_hook;
+	occ_prev_object_access_hook = object_access_hook;
 	object_access_hook = occ_stats_object_access;
 	RegisterXactCallback(occ_stats_xact_callback, NULL);
 	RegisterSubXactCallback(occ_stats_subxact_callback, NULL);
@@ -302,7 +302,7 @@ occ_stats_entry(OccTable *t, bool *exclusive)
 	const char *rel;
 
 	if (t->stats_entry && t->stats_generation == occ_shared->generation)
-		return (OccStatsEntry *) t->stats_entry;
+		return t->stats_entry;
 
 	memset(&key, 0, sizeof(key));
 	key.dbid = MyDatabaseId;
@@ -424,7 +424,7 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 	bool		conflict = ev == OCC_STAT_CONFLICT || ev == OCC_STAT_ETAG_MISMATCH;
 	bool		resolves = (ev == OCC_STAT_SUCCESS || ev == OCC_STAT_MERGE ||
 							ev == OCC_STAT_UPDATE) &&
-		npending > 0 && keys != NULL;
+		occ_npending > 0 && keys != NULL;
 	OccStatsEntry *e = NULL;
 	bool		exclusive = false;
 	int64		resolution_us = -1;
@@ -438,25 +438,25 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 		uint32		h = occ_key_hash(t, keys);
 		int			i;
 
-		for (i = 0; i < npending; i++)
-			if (pending[i].relid == t->stats_relid && pending[i].keyhash == h)
+		for (i = 0; i < occ_npending; i++)
+			if (occ_pending[i].relid == t->stats_relid && occ_pending[i].keyhash == h)
 				break;
-		if (conflict && i == npending)
+		if (conflict && i == occ_npending)
 		{
-			if (npending == OCC_MAX_PENDING)
+			if (occ_npending == OCC_MAX_PENDING)
 			{
-				memmove(&pending[0], &pending[1], sizeof(OccPending) * (OCC_MAX_PENDING - 1));
-				npending--;
+				memmove(&occ_pending[0], &occ_pending[1], sizeof(OccPending) * (OCC_MAX_PENDING - 1));
+				occ_npending--;
 			}
-			pending[npending].relid = t->stats_relid;
-			pending[npending].keyhash = h;
-			pending[npending].time = GetCurrentTimestamp();
-			npending++;
+			occ_pending[occ_npending].relid = t->stats_relid;
+			occ_pending[occ_npending].keyhash = h;
+			occ_pending[occ_npending].time = GetCurrentTimestamp();
+			occ_npending++;
 		}
-		else if (resolves && i < npending)
+		else if (resolves && i < occ_npending)
 		{
-			resolution_us = GetCurrentTimestamp() - pending[i].time;
-			pending[i] = pending[--npending];
+			resolution_us = GetCurrentTimestamp() - occ_pending[i].time;
+			occ_pending[i] = occ_pending[--occ_npending];
 		}
 	}
 

@@ -80,7 +80,7 @@ typedef struct OccMoved
 	char		etag[OCC_ETAG_LEN];
 } OccMoved;
 
-static OccMoved moved;
+static OccMoved occ_moved;
 
 static int64 occ_tuple_version(OccTable *t, TupleDesc desc, HeapTuple tup, bool *isnull);
 static bool occ_tuple_keys(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys);
@@ -93,20 +93,20 @@ occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
 	Datum		e;
 	Datum		keys[INDEX_MAX_KEYS];
 
-	if (!moved.valid)
+	if (!occ_moved.valid)
 		return false;
-	moved.valid = false;
-	if (moved.root != t->stats_relid ||
-		moved.lxid != occ_my_lxid() || moved.cid != GetCurrentCommandId(false))
+	occ_moved.valid = false;
+	if (occ_moved.root != t->stats_relid ||
+		occ_moved.lxid != occ_my_lxid() || occ_moved.cid != GetCurrentCommandId(false))
 		return false;
 	e = heap_getattr(tup, t->etag_attnum, desc, &isnull);
 	if (isnull || VARSIZE_ANY_EXHDR(DatumGetPointer(e)) != OCC_ETAG_LEN ||
-		memcmp(VARDATA_ANY(DatumGetPointer(e)), moved.etag, OCC_ETAG_LEN) != 0)
+		memcmp(VARDATA_ANY(DatumGetPointer(e)), occ_moved.etag, OCC_ETAG_LEN) != 0)
 		return false;
-	if (occ_tuple_version(t, desc, tup, &isnull) != moved.version || isnull)
+	if (occ_tuple_version(t, desc, tup, &isnull) != occ_moved.version || isnull)
 		return false;
 	return occ_tuple_keys(t, desc, tup, keys) &&
-		occ_key_hash(t, keys) == moved.keyhash;
+		occ_key_hash(t, keys) == occ_moved.keyhash;
 }
 
 /*
@@ -614,13 +614,13 @@ occ_trigger(PG_FUNCTION_ARGS)
 
 	if (isupdate && t->is_partition && !etag_null)
 	{
-		moved.valid = true;
-		moved.root = t->stats_relid;
-		moved.lxid = occ_my_lxid();
-		moved.cid = GetCurrentCommandId(false);
-		moved.keyhash = occ_key_hash(t, keys);
-		moved.version = version;
-		memcpy(moved.etag, VARDATA(DatumGetPointer(etag)), OCC_ETAG_LEN);
+		occ_moved.valid = true;
+		occ_moved.root = t->stats_relid;
+		occ_moved.lxid = occ_my_lxid();
+		occ_moved.cid = GetCurrentCommandId(false);
+		occ_moved.keyhash = occ_key_hash(t, keys);
+		occ_moved.version = version;
+		memcpy(occ_moved.etag, VARDATA(DatumGetPointer(etag)), OCC_ETAG_LEN);
 	}
 	return PointerGetDatum(newtup);
 }
