@@ -15,11 +15,25 @@
  * database dropped) are removed when the dropping transaction commits, temp
  * tables' at the end of their session included.
  *
- * Lock protocol: one LWLock guards the hash, the ring and the fields of
- * OccSharedState.  Counters are atomics, bumped under the shared lock; adding
- * or removing an entry, recording a conflict and resetting take it
- * exclusively.  A backend caches its entry pointer per table until
- * "generation" changes, which every removal and reset bumps.
+ * Lock protocol (occ_shared->lock, one LWLock of the tranche "occ"):
+ *
+ * - It guards the hash, the ring and the other fields of OccSharedState.
+ * - Counting an event takes it shared: the entry is found under it and its
+ *   counters, atomics, are bumped without any further lock.
+ * - Adding an entry (or rewriting its names after a rename), recording a
+ *   conflict in the ring, removing entries and resetting take it exclusive.
+ *   A backend holding it shared that needs more releases it and acquires
+ *   it exclusive, then looks the entry up again (HASH_ENTER): another
+ *   backend may have added it meanwhile.
+ * - Readers (statsfuncs.c) copy what they need under the shared lock and
+ *   do every catalog lookup after releasing it, so that no reader holds up
+ *   a writer for longer than a copy.
+ * - No other lock is taken while it is held; an error under it (out of
+ *   memory while formatting a ring record) releases it, as every LWLock is
+ *   released at abort.
+ * - A backend caches its entry pointer per table until "generation"
+ *   changes, which every removal and reset bumps (under the exclusive lock),
+ *   so a cached pointer is never used after its entry was freed.
  */
 #include "postgres.h"
 

@@ -42,6 +42,26 @@ PG_FUNCTION_INFO_V1(occ_recent_conflicts_internal);
 PG_FUNCTION_INFO_V1(occ_stats_reset);
 PG_FUNCTION_INFO_V1(occ_stats_capacity);
 
+/*
+ * The columns of each SQL definition of the functions, as pg_stat_statements
+ * does: a newer library keeps serving an older definition during
+ * ALTER EXTENSION UPDATE.  Both came in occ 1.1.
+ */
+#define OCC_STATS_COLS_V1_1			16
+#define OCC_STATS_COLS				16	/* the most of any version */
+#define OCC_CONFLICTS_COLS_V1_1		11
+#define OCC_CONFLICTS_COLS			11
+
+/* Checks the result's column count against the SQL definitions known. */
+static void
+occ_check_natts(ReturnSetInfo *rsinfo, const int *known, int nknown)
+{
+	for (int i = 0; i < nknown; i++)
+		if (rsinfo->setDesc->natts == known[i])
+			return;
+	elog(ERROR, "incorrect number of output arguments");
+}
+
 /* Raises 55000 when the library was not preloaded. */
 static void
 occ_require_shmem(void)
@@ -99,9 +119,11 @@ occ_stats_internal(PG_FUNCTION_ARGS)
 	OccStatsCopy *copies;
 	int			n = 0;
 	TimestampTz reset;
+	static const int stats_cols[] = {OCC_STATS_COLS_V1_1};
 
 	occ_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	occ_check_natts(rsinfo, stats_cols, lengthof(stats_cols));
 
 	LWLockAcquire(occ_shared->lock, LW_SHARED);
 	copies = palloc(Max(hash_get_num_entries(occ_stats_hash), 1) * sizeof(OccStatsCopy));
@@ -120,8 +142,8 @@ occ_stats_internal(PG_FUNCTION_ARGS)
 
 	for (int j = 0; j < n; j++)
 	{
-		Datum		values[16];
-		bool		nulls[16] = {0};
+		Datum		values[OCC_STATS_COLS];
+		bool		nulls[OCC_STATS_COLS] = {0};
 		uint64	   *c = copies[j].c;
 		uint64		attempts;
 		int			i = 0;
@@ -169,9 +191,11 @@ occ_recent_conflicts_internal(PG_FUNCTION_ARGS)
 	bool		read_all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 	OccConflictRecord *copies;
 	uint64		n;
+	static const int conflicts_cols[] = {OCC_CONFLICTS_COLS_V1_1};
 
 	occ_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	occ_check_natts(rsinfo, conflicts_cols, lengthof(conflicts_cols));
 
 	LWLockAcquire(occ_shared->lock, LW_SHARED);
 	n = Min(occ_shared->ring_count, (uint64) occ_ring_size);
@@ -183,8 +207,8 @@ occ_recent_conflicts_internal(PG_FUNCTION_ARGS)
 	for (uint64 j = 0; j < n; j++)
 	{
 		OccConflictRecord *rec = &copies[j];
-		Datum		values[11];
-		bool		nulls[11] = {0};
+		Datum		values[OCC_CONFLICTS_COLS];
+		bool		nulls[OCC_CONFLICTS_COLS] = {0};
 		int			i = 0;
 		char	   *role;
 		bool		hide_row;
