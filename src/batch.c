@@ -44,25 +44,35 @@ typedef struct OccBatchItem
 	Datum		keys[INDEX_MAX_KEYS];
 	int64		version;
 	Jsonb	   *patch;
+	/* the patch's shape and converted values (occ_patch_shape), made once */
+	int			ncols;
+	AttrNumber *cols;
+	bool		typed;
+	Datum	   *colvals;
+	char	   *colnulls;
 	Jsonb	   *result;
 	bool		moved;			/* moved to another partition while we waited */
 } OccBatchItem;
 
-static FmgrInfo *occ_sort_procs;
-static Oid *occ_sort_collations;
-static int	occ_sort_nkeys;
+/* How batch items compare: the primary key index's order procedures. */
+typedef struct OccBatchOrder
+{
+	int			nkeys;
+	FmgrInfo   *procs;
+	Oid		   *collations;
+} OccBatchOrder;
 
-/* Orders batch items by key, as the primary key's index does. */
+/* Orders batch items by key, as the primary key's index does (qsort_arg). */
 static int
-occ_batch_cmp(const void *a, const void *b)
+occ_batch_cmp(const void *a, const void *b, void *arg)
 {
 	const OccBatchItem *x = *(OccBatchItem * const *) a;
 	const OccBatchItem *y = *(OccBatchItem * const *) b;
+	OccBatchOrder *o = (OccBatchOrder *) arg;
 
-	for (int i = 0; i < occ_sort_nkeys; i++)
+	for (int i = 0; i < o->nkeys; i++)
 	{
-		int32		c = DatumGetInt32(FunctionCall2Coll(&occ_sort_procs[i],
-														occ_sort_collations[i],
+		int32		c = DatumGetInt32(FunctionCall2Coll(&o->procs[i], o->collations[i],
 														x->keys[i], y->keys[i]));
 
 		if (c != 0)
@@ -77,19 +87,20 @@ occ_sort_batch(OccRequest *r, OccBatchItem **items, int n)
 {
 	Relation	idx = index_open(r->rel->rd_pkindex, AccessShareLock);
 	OccTable   *t = r->t;
+	OccBatchOrder o;
 
-	occ_sort_nkeys = t->nkeys;
-	occ_sort_procs = palloc(t->nkeys * sizeof(FmgrInfo));
-	occ_sort_collations = palloc(t->nkeys * sizeof(Oid));
+	o.nkeys = t->nkeys;
+	o.procs = palloc(t->nkeys * sizeof(FmgrInfo));
+	o.collations = palloc(t->nkeys * sizeof(Oid));
 	for (int i = 0; i < t->nkeys; i++)
 	{
-		fmgr_info(index_getprocid(idx, i + 1, BTORDER_PROC), &occ_sort_procs[i]);
-		occ_sort_collations[i] = idx->rd_indcollation[i];
+		fmgr_info(index_getprocid(idx, i + 1, BTORDER_PROC), &o.procs[i]);
+		o.collations[i] = idx->rd_indcollation[i];
 	}
 	index_close(idx, AccessShareLock);
-	qsort(items, n, sizeof(OccBatchItem *), occ_batch_cmp);
+	qsort_arg(items, n, sizeof(OccBatchItem *), occ_batch_cmp, &o);
 	for (int i = 1; i < n; i++)
-		if (occ_batch_cmp(&items[i - 1], &items[i]) == 0)
+		if (occ_batch_cmp(&items[i - 1], &items[i], &o) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("changes name the same row more than once"),
@@ -142,6 +153,22 @@ occ_read_batch_item(OccRequest *r, JsonbValue *v, int index)
 	return item;
 }
 
+/*
+ * Checks an item's patch (its columns, before any write) and keeps its shape
+ * and converted values in the item, for the item's turn.
+ */
+static void
+occ_batch_item_shape(OccRequest *r, OccBatchItem *item)
+{
+	r->patch = item->patch;
+	occ_patch_shape(r);
+	item->ncols = r->ncols;
+	item->cols = r->cols;
+	item->typed = r->typed;
+	item->colvals = r->colvals;
+	item->colnulls = r->colnulls;
+}
+
 /* Locks the rows of a batch in key order; *at: the item being locked. */
 static void
 occ_lock_rows(OccRequest *r, OccBatchItem **sorted, int n, int *at)
@@ -158,6 +185,7 @@ occ_lock_rows(OccRequest *r, OccBatchItem **sorted, int n, int *at)
 		occ_fill_params(r, values, nulls);
 		if (SPI_execute_plan(occ_probe_plan(r->t, true), values, nulls, false, 1) < 0)
 			elog(ERROR, "occ: lock failed");
+		SPI_freetuptable(SPI_tuptable);
 	}
 }
 
@@ -234,6 +262,8 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	char	  **failed;
 	int			nfailed = 0;
 	bool		any_conflict = false;
+	MemoryContext batchcxt;
+	MemoryContext itemcxt;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -258,8 +288,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		{
 			CHECK_FOR_INTERRUPTS();
 			items[n] = occ_read_batch_item(&r, &v, n);
-			r.patch = items[n]->patch;
-			occ_patch_shape(&r);	/* checks the columns now, before any write */
+			occ_batch_item_shape(&r, items[n]);
 			n++;
 		}
 	sorted = palloc(Max(n, 1) * sizeof(OccBatchItem *));
@@ -273,6 +302,8 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	occ_lock_batch(&r, sorted, n);
 
 	failed = palloc0(Max(n, 1) * sizeof(char *));
+	batchcxt = CurrentMemoryContext;
+	itemcxt = AllocSetContextCreate(batchcxt, "occ batch item", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
 	{
 		OccBatchItem *item = sorted[i];
@@ -280,18 +311,24 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		StringInfoData f;
 
 		CHECK_FOR_INTERRUPTS();
+		/* an item's work memory goes with it; its row is copied out of SPI */
+		MemoryContextReset(itemcxt);
+		MemoryContextSwitchTo(itemcxt);
 		memcpy(r.keys, item->keys, sizeof(r.keys));
-		r.kind = OCC_KIND_UPDATE;
+		r.kind = item->ncols == 0 ? OCC_KIND_CHECK : OCC_KIND_UPDATE;
 		r.cond = OCC_COND_VERSION;
 		r.expected_version = item->version;
 		r.patch = item->patch;
-		occ_patch_shape(&r);
-		if (r.ncols == 0)
-			r.kind = OCC_KIND_CHECK;
+		r.ncols = item->ncols;
+		r.cols = item->cols;
+		r.typed = item->typed;
+		r.colvals = item->colvals;
+		r.colnulls = item->colnulls;
 		occ_run(&r, &res);
 		if (res.outcome == OCC_OUT_NOT_FOUND && item->moved)
 			res.info.moved = true;
 		occ_count(&r, &res);
+		MemoryContextSwitchTo(batchcxt);
 		if (res.outcome < OCC_OUT_CONFLICT)
 		{
 			item->result = res.row;
