@@ -18,6 +18,7 @@
 #include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/rel.h"
@@ -144,7 +145,7 @@ occ_read_batch_item(OccRequest *r, JsonbValue *v, int index)
 	item->version = DatumGetInt64(DirectFunctionCall1(numeric_int8,
 													  NumericGetDatum(ver->val.numeric)));
 	if (!DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(ver->val.numeric),
-										  NumericGetDatum(occ_int64_to_numeric(item->version)))))
+										  NumericGetDatum(int64_to_numeric(item->version)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"version\" of item %d of changes must be an integer", index)));

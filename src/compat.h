@@ -50,13 +50,4 @@
 #define OCC_MODULE_MAGIC PG_MODULE_MAGIC
 #endif
 
-/*
- * Spellings kept from when occ built on 13 and 14 (every supported release has
- * the real names; callers move to them once the open branches have landed).
- */
-#include "utils/numeric.h"
-#define OCC_HAVE_SHMEM_REQUEST_HOOK 1
-#define occ_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
-#define occ_int64_to_numeric(v) int64_to_numeric(v)
-
 #endif							/* OCC_COMPAT_H */

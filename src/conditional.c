@@ -26,6 +26,7 @@
 #include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/rel.h"

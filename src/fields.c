@@ -27,6 +27,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 
 #include "occ.h"
 #include "compat.h"
@@ -153,7 +154,7 @@ occ_push_version(JsonbParseState **st, const char *key, int len, int64 version)
 	k.val.string.val = (char *) key;
 	k.val.string.len = len;
 	v.type = jbvNumeric;
-	v.val.numeric = occ_int64_to_numeric(version);
+	v.val.numeric = int64_to_numeric(version);
 	pushJsonbValue(st, WJB_KEY, &k);
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
@@ -271,7 +272,7 @@ occ_push_versions(JsonbParseState **st, const char *key, int len, JsonbContainer
 	int			i = 0;
 
 	newv.type = jbvNumeric;
-	newv.val.numeric = occ_int64_to_numeric(version);
+	newv.val.numeric = int64_to_numeric(version);
 	occ_push_key(st, key, len);
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 	occ_pairs_init(&o, old);

@@ -19,6 +19,7 @@
 #include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/rel.h"
@@ -205,7 +206,7 @@ occ_scalar_to_json(OccJsonKind kind, Oid typid, Datum d, JsonbValue *v)
 	{
 		case OCC_J_INT:
 			v->type = jbvNumeric;
-			v->val.numeric = occ_int64_to_numeric(typid == INT2OID ? DatumGetInt16(d) :
+			v->val.numeric = int64_to_numeric(typid == INT2OID ? DatumGetInt16(d) :
 												  typid == INT4OID ? DatumGetInt32(d) :
 												  DatumGetInt64(d));
 			break;

@@ -100,9 +100,7 @@ typedef struct OccDropped
 static List *occ_dropped = NIL;		/* OccDropped *, in TopTransactionContext */
 static object_access_hook_type occ_prev_object_access_hook = NULL;
 
-#ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type occ_prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type occ_prev_shmem_startup_hook = NULL;
 
 /* The size of the shared state. */
@@ -120,10 +118,8 @@ occ_shmem_size(void)
 static void
 occ_shmem_request(void)
 {
-#ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
 	if (occ_prev_shmem_request_hook)
 		occ_prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(occ_shmem_size());
 	RequestNamedLWLockTranche("occ", 1);
 }
@@ -270,7 +266,7 @@ occ_stats_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 	{
 		/* postmaster settings can only be defined while preloading */
-		occ_reserve_guc_prefix("occ");
+		MarkGUCPrefixReserved("occ");
 		return;
 	}
 	DefineCustomIntVariable("occ.max_tables",
@@ -281,13 +277,9 @@ occ_stats_init(void)
 							"Number of recent conflicts occ_recent_conflicts keeps.",
 							NULL, &occ_ring_size, 1000, 1, 1000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	occ_reserve_guc_prefix("occ");
-#ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
+	MarkGUCPrefixReserved("occ");
 	occ_prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = occ_shmem_request;
-#else
-	occ_shmem_request();
-#endif
 	occ_prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = occ_shmem_startup;
 	occ_prev_object_access_hook = object_access_hook;
