@@ -9,24 +9,16 @@
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "lib/stringinfo.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/rel.h"
-#include "access/htup_details.h"
-#include "nodes/makefuncs.h"
-#include "utils/fmgroids.h"
 #include "funcapi.h"
-#include "utils/json.h"
 #include "utils/tuplestore.h"
 
 #include "occ.h"
@@ -341,8 +333,8 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 		appendStringInfoChar(&f, '{');
 		occ_json_key(&f, "index");
 		appendStringInfo(&f, "%d", item->index);
-		occ_json_key(&f, "status");
-		escape_json(&f, res.outcome == OCC_OUT_CONFLICT ? "conflict" : "not_found");
+		occ_json_string(&f, "status",
+						res.outcome == OCC_OUT_CONFLICT ? "conflict" : "not_found");
 		occ_error_members(&f, r.t, r.keys, &res.info, false);
 		appendStringInfoChar(&f, '}');
 		failed[item->index] = f.data;

@@ -117,6 +117,22 @@ occ_json_key(StringInfo buf, const char *key)
 	appendStringInfoChar(buf, ':');
 }
 
+/* Appends "key": "value" (a JSON string) to an object being written. */
+void
+occ_json_string(StringInfo buf, const char *key, const char *value)
+{
+	occ_json_key(buf, key);
+	escape_json(buf, value);
+}
+
+/* Appends "key": value (a JSON number) to an object being written. */
+static void
+occ_json_int(StringInfo buf, const char *key, int64 value)
+{
+	occ_json_key(buf, key);
+	appendStringInfo(buf, INT64_FORMAT, value);
+}
+
 /*
  * Appends the members of the DETAIL object of an OC error (without "table"
  * when an enclosing object already names it); the caller writes the braces.
@@ -127,10 +143,7 @@ occ_error_members(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
 				  bool with_table)
 {
 	if (with_table)
-	{
-		occ_json_key(buf, "table");
-		escape_json(buf, t->display_name);
-	}
+		occ_json_string(buf, "table", t->display_name);
 	if (!info->hide_key)
 	{
 		occ_json_key(buf, "key");
@@ -144,25 +157,13 @@ occ_error_members(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
 	if (info->sqlstate == ERRCODE_OCC_NOT_FOUND)
 		return;
 	if (info->has_expected_version)
-	{
-		occ_json_key(buf, "expected_version");
-		appendStringInfo(buf, INT64_FORMAT, info->expected_version);
-	}
+		occ_json_int(buf, "expected_version", info->expected_version);
 	if (info->expected_etag)
-	{
-		occ_json_key(buf, "expected_etag");
-		escape_json(buf, info->expected_etag);
-	}
+		occ_json_string(buf, "expected_etag", info->expected_etag);
 	if (info->has_current)
-	{
-		occ_json_key(buf, "current_version");
-		appendStringInfo(buf, INT64_FORMAT, info->current_version);
-		if (info->current_etag)
-		{
-			occ_json_key(buf, "current_etag");
-			escape_json(buf, info->current_etag);
-		}
-	}
+		occ_json_int(buf, "current_version", info->current_version);
+	if (info->has_current && info->current_etag)
+		occ_json_string(buf, "current_etag", info->current_etag);
 	if (info->has_fields)
 	{
 		occ_json_key(buf, "changed_fields");
@@ -193,8 +194,7 @@ occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info)
 	appendStringInfoChar(&detail, '{');
 	if (info->items_json)
 	{
-		occ_json_key(&detail, "table");
-		escape_json(&detail, t->display_name);
+		occ_json_string(&detail, "table", t->display_name);
 		occ_json_key(&detail, "items");
 		appendStringInfoString(&detail, info->items_json);
 	}

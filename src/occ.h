@@ -212,6 +212,7 @@ extern void occ_key_json(StringInfo buf, OccTable *t, Datum *keys);
 extern uint32 occ_key_hash(OccTable *t, Datum *keys);
 extern void occ_names_json(StringInfo buf, List *names);
 extern void occ_json_key(StringInfo buf, const char *key);
+extern void occ_json_string(StringInfo buf, const char *key, const char *value);
 extern void occ_error_members(StringInfo buf, OccTable *t, Datum *keys,
 							  OccErrorInfo *info, bool with_table);
 pg_noreturn extern void occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info);

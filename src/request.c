@@ -3,31 +3,24 @@
  *		Reading a conditional call's arguments: the id (a key value or a JSON
  *		object naming the key columns), the patch (its columns, its values
  *		converted to the columns' types) and an If-Match header.
+ *
+ * Values are converted exactly as jsonb_populate_record() would convert
+ * them: scalars here, through the column type's input function, and passed
+ * as typed parameters; an array or object for a column that is not json or
+ * jsonb by jsonb_to_record() in the statement (plans.c).  json/jsonb columns
+ * are merged with occ_merge_patch().
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/nbtree.h"
 #include "access/table.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/rel.h"
-#include "access/htup_details.h"
-#include "nodes/makefuncs.h"
-#include "utils/fmgroids.h"
-#include "funcapi.h"
-#include "utils/json.h"
-#include "utils/tuplestore.h"
 
 #include "occ.h"
 #include "compat.h"

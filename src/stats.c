@@ -346,16 +346,11 @@ occ_log_conflict(OccTable *t, Datum *keys, OccErrorInfo *info)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	occ_json_key(&buf, "event");
-	escape_json(&buf, "occ_conflict");
-	occ_json_key(&buf, "sqlstate");
-	escape_json(&buf, unpack_sql_state(info->sqlstate));
-	occ_json_key(&buf, "database");
-	escape_json(&buf, get_database_name(MyDatabaseId));
-	occ_json_key(&buf, "role");
-	escape_json(&buf, GetUserNameFromId(GetUserId(), true));
-	occ_json_key(&buf, "application_name");
-	escape_json(&buf, application_name ? application_name : "");
+	occ_json_string(&buf, "event", "occ_conflict");
+	occ_json_string(&buf, "sqlstate", unpack_sql_state(info->sqlstate));
+	occ_json_string(&buf, "database", get_database_name(MyDatabaseId));
+	occ_json_string(&buf, "role", GetUserNameFromId(GetUserId(), true));
+	occ_json_string(&buf, "application_name", application_name ? application_name : "");
 	occ_error_members(&buf, t, keys, info, true);
 	appendStringInfoChar(&buf, '}');
 	ereport(LOG,

@@ -10,23 +10,14 @@
 #include <math.h>
 
 #include "access/htup_details.h"
-#include "access/xact.h"
-#include "catalog/objectaccess.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_database.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
-#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/ipc.h"
 #include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
@@ -52,16 +43,6 @@ PG_FUNCTION_INFO_V1(occ_stats_capacity);
 #define OCC_CONFLICTS_COLS_V1_1		11
 #define OCC_CONFLICTS_COLS			11
 
-/* Checks the result's column count against the SQL definitions known. */
-static void
-occ_check_natts(ReturnSetInfo *rsinfo, const int *known, int nknown)
-{
-	for (int i = 0; i < nknown; i++)
-		if (rsinfo->setDesc->natts == known[i])
-			return;
-	elog(ERROR, "incorrect number of output arguments");
-}
-
 /* Raises 55000 when the library was not preloaded. */
 static void
 occ_require_shmem(void)
@@ -71,6 +52,24 @@ occ_require_shmem(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("occ statistics are not available"),
 				 errhint("Add occ to shared_preload_libraries and restart the server.")));
+}
+
+/*
+ * Begins a set-returning function over the statistics: 55000 without shared
+ * memory, then the result's column count checked against the SQL
+ * definitions known.
+ */
+static void
+occ_stats_srf_begin(FunctionCallInfo fcinfo, const int *known, int nknown)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	occ_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < nknown; i++)
+		if (rsinfo->setDesc->natts == known[i])
+			return;
+	elog(ERROR, "incorrect number of output arguments");
 }
 
 /* May the current role see statistics about relid of database dbid? */
@@ -121,9 +120,7 @@ occ_stats_internal(PG_FUNCTION_ARGS)
 	TimestampTz reset;
 	static const int stats_cols[] = {OCC_STATS_COLS_V1_1};
 
-	occ_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-	occ_check_natts(rsinfo, stats_cols, lengthof(stats_cols));
+	occ_stats_srf_begin(fcinfo, stats_cols, lengthof(stats_cols));
 
 	LWLockAcquire(occ_shared->lock, LW_SHARED);
 	copies = palloc(Max(hash_get_num_entries(occ_stats_hash), 1) * sizeof(OccStatsCopy));
@@ -193,9 +190,7 @@ occ_recent_conflicts_internal(PG_FUNCTION_ARGS)
 	uint64		n;
 	static const int conflicts_cols[] = {OCC_CONFLICTS_COLS_V1_1};
 
-	occ_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-	occ_check_natts(rsinfo, conflicts_cols, lengthof(conflicts_cols));
+	occ_stats_srf_begin(fcinfo, conflicts_cols, lengthof(conflicts_cols));
 
 	LWLockAcquire(occ_shared->lock, LW_SHARED);
 	n = Min(occ_shared->ring_count, (uint64) occ_ring_size);
