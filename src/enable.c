@@ -26,7 +26,6 @@ PG_FUNCTION_INFO_V1(occ_enable);
 PG_FUNCTION_INFO_V1(occ_disable);
 PG_FUNCTION_INFO_V1(occ_trigger_args);
 
-static void occ_exec(const char *sql);
 
 /* Does rel have occ's trigger only as the clone of its parent's? */
 static bool
@@ -142,58 +141,13 @@ occ_drop_partition_triggers(Oid relid)
 }
 
 /* Runs one utility or DML statement through SPI. */
-static void
+void
 occ_exec(const char *sql)
 {
 	int			rc = SPI_execute(sql, false, 0);
 
 	if (rc < 0)
 		elog(ERROR, "occ: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
-}
-
-/*
- * Every row gets its first ETag (versions stay), or, when a table switches
- * to field granularity, its first field versions.  relids: the table and its
- * partitions; the trigger knows the backfill's own rows by the token the
- * UPDATE writes into the ETag column (trigger.c).  The shards of a Citus
- * table run the UPDATE in other sessions, which cannot know the token: there
- * it sets the ETag (or field_versions) column to NULL and nothing else, the
- * shape citus.c recognises.
- */
-static void
-occ_backfill_rows(const char *qname, const char *etag_col, OccBackfill backfill,
-				  List *relids, bool forced, bool citus)
-{
-	char	   *sql;
-	Oid			argtype = TEXTOID;
-	Datum		token = CStringGetTextDatum(occ_backfill_begin(backfill, relids));
-
-	if (citus)
-		sql = psprintf("UPDATE %s SET %s = NULL", qname,
-					   quote_identifier(backfill == OCC_BACKFILL_ALL ?
-										etag_col : OCC_FIELDS_COLUMN));
-	else
-		sql = psprintf("UPDATE %s SET %s = $1", qname, quote_identifier(etag_col));
-
-	PG_TRY();
-	{
-		/*
-		 * Row-level security forced on the owner would hide rows from the
-		 * backfill; the owner (the caller) lifts it meanwhile, in this
-		 * transaction, under the lock that keeps others out.
-		 */
-		if (forced)
-			occ_exec(psprintf("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY", qname));
-		if (SPI_execute_with_args(sql, 1, &argtype, &token, NULL, false, 0) < 0)
-			elog(ERROR, "occ: \"%s\" failed", sql);
-		if (forced)
-			occ_exec(psprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", qname));
-	}
-	PG_FINALLY();
-	{
-		occ_backfill_end();
-	}
-	PG_END_TRY();
 }
 
 /* What occ_enable() was asked for and what it found. */

@@ -266,16 +266,22 @@ extern void occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys,
 							OccErrorInfo *info);
 extern void occ_stats_init(void);
 
-/* trigger.c */
+/* backfill.c */
 typedef enum OccBackfill
 {
 	OCC_BACKFILL_NONE,
 	OCC_BACKFILL_ALL,			/* first ETag (and field versions) for every row */
 	OCC_BACKFILL_FIELDS			/* field versions only: switching to 'field' */
 } OccBackfill;
+extern void occ_backfill_rows(const char *qname, const char *etag_col, OccBackfill backfill,
+							  List *relids, bool forced, bool citus);
+extern OccBackfill occ_backfill_of(OccTable *t, TupleDesc desc, HeapTuple newtup);
+
+/* enable.c */
+extern void occ_exec(const char *sql);
+
+/* trigger.c */
 extern uint64 occ_noop_updates;
-extern const char *occ_backfill_begin(OccBackfill mode, List *relids);
-extern void occ_backfill_end(void);
 extern bool occ_row_changes(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 							HeapTuple newtup, bool *changed);
 
