@@ -30,7 +30,7 @@ include $(PGXS)
 PROVE_FLAGS += -I ./test/t
 
 # every file sees the shared declarations
-$(OBJS): src/occ.h src/compat.h
+$(OBJS): src/occ.h src/compat.h src/conditional.h src/stats.h
 
 # the PGXN release, occ-X.Y.Z.zip, from the committed tree: META.json's SemVer
 # version is occ.control's default_version, with ".0" added when it has two parts

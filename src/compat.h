@@ -41,12 +41,13 @@
 #endif
 
 /*
- * Spellings kept from when occ built on 13 and 14 (every supported release has
- * the real names; callers move to them once the open branches have landed).
+ * 18 lets a library name itself and its version (pg_get_loaded_modules());
+ * OCC_VERSION comes from occ.control through the Makefile.
  */
-#include "utils/numeric.h"
-#define OCC_HAVE_SHMEM_REQUEST_HOOK 1
-#define occ_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
-#define occ_int64_to_numeric(v) int64_to_numeric(v)
+#if PG_VERSION_NUM >= 180000
+#define OCC_MODULE_MAGIC PG_MODULE_MAGIC_EXT(.name = "occ", .version = OCC_VERSION)
+#else
+#define OCC_MODULE_MAGIC PG_MODULE_MAGIC
+#endif
 
 #endif							/* OCC_COMPAT_H */

@@ -26,7 +26,6 @@ PG_FUNCTION_INFO_V1(occ_enable);
 PG_FUNCTION_INFO_V1(occ_disable);
 PG_FUNCTION_INFO_V1(occ_trigger_args);
 
-static void occ_exec(const char *sql);
 
 /* Does rel have occ's trigger only as the clone of its parent's? */
 static bool
@@ -89,16 +88,6 @@ occ_open_owned_table(Oid relid)
 	return rel;
 }
 
-/* The type of column name of rel, or InvalidOid if it has none. */
-static Oid
-occ_column_type(Relation rel, const char *name)
-{
-	AttrNumber	attnum = occ_find_column(RelationGetDescr(rel), name);
-
-	return attnum == InvalidAttrNumber ? InvalidOid :
-		TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
-}
-
 /* Is name one of rel's primary-key columns? */
 static bool
 occ_is_key_column(Relation rel, const char *name)
@@ -152,7 +141,7 @@ occ_drop_partition_triggers(Oid relid)
 }
 
 /* Runs one utility or DML statement through SPI. */
-static void
+void
 occ_exec(const char *sql)
 {
 	int			rc = SPI_execute(sql, false, 0);
@@ -161,218 +150,182 @@ occ_exec(const char *sql)
 		elog(ERROR, "occ: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
 }
 
-/*
- * Every row gets its first ETag (versions stay), or, when a table switches
- * to field granularity, its first field versions.  relids: the table and its
- * partitions; the trigger knows the backfill's own rows by the token the
- * UPDATE writes into the ETag column (trigger.c).  The shards of a Citus
- * table run the UPDATE in other sessions, which cannot know the token: there
- * it sets the ETag (or field_versions) column to NULL and nothing else, the
- * shape citus.c recognises.
- */
-static void
-occ_backfill_rows(const char *qname, const char *etag_col, OccBackfill backfill,
-				  List *relids, bool forced, bool citus)
+/* What occ_enable() was asked for and what it found. */
+typedef struct OccEnableRequest
 {
-	char	   *sql;
-	Oid			argtype = TEXTOID;
-	Datum		token = CStringGetTextDatum(occ_backfill_begin(backfill, relids));
+	Oid			relid;
+	char	   *version_col;
+	char	   *etag_col;
+	OccGranularity granularity;
+	OccVersionInput version_input;
+	OccColumnTypes types;		/* of the columns as they are now */
+	char	   *qname;			/* the table, quoted and qualified */
+	char	   *schema;			/* the extension's, quoted */
+	bool		was_enabled;
+	bool		forced;			/* FORCE ROW LEVEL SECURITY */
+	bool		partitioned;
+	bool		citus;
+} OccEnableRequest;
 
-	if (citus)
-		sql = psprintf("UPDATE %s SET %s = NULL", qname,
-					   quote_identifier(backfill == OCC_BACKFILL_ALL ?
-										etag_col : OCC_FIELDS_COLUMN));
-	else
-		sql = psprintf("UPDATE %s SET %s = $1", qname, quote_identifier(etag_col));
-
-	PG_TRY();
-	{
-		/*
-		 * Row-level security forced on the owner would hide rows from the
-		 * backfill; the owner (the caller) lifts it meanwhile, in this
-		 * transaction, under the lock that keeps others out.
-		 */
-		if (forced)
-			occ_exec(psprintf("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY", qname));
-		if (SPI_execute_with_args(sql, 1, &argtype, &token, NULL, false, 0) < 0)
-			elog(ERROR, "occ: \"%s\" failed", sql);
-		if (forced)
-			occ_exec(psprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", qname));
-	}
-	PG_FINALLY();
-	{
-		occ_backfill_end();
-	}
-	PG_END_TRY();
-}
-
-/*
- * occ_enable(tbl regclass, version_column name, etag_column name,
- *			  granularity text, version_input text) RETURNS void
- *		Opts a table in, or reconfigures it.
- */
-Datum
-occ_enable(PG_FUNCTION_ARGS)
+/* Checks and reads occ_enable()'s arguments. */
+static void
+occ_enable_args(FunctionCallInfo fcinfo, OccEnableRequest *e)
 {
 	static const char *const argnames[] =
 	{"tbl", "version_column", "etag_column", "granularity", "version_input"};
-	Oid			relid;
-	Relation	rel;
-	char	   *version_col;
-	char	   *etag_col;
 	char	   *granularity;
 	char	   *version_input;
-	OccGranularity g;
-	OccVersionInput vi;
-	Oid			vtype;
-	Oid			etype;
-	Oid			ftype = InvalidOid;
-	bool		was_enabled;
-	bool		was_field = false;
-	bool		forced;
-	bool		partitioned;
-	OccGranularity old_granularity;
-	char	   *old_version = NULL;
-	char	   *old_etag = NULL;
-	OccBackfill backfill = OCC_BACKFILL_NONE;
-	char	   *qname;
-	char	   *schema;
-	StringInfoData sql;
-	bool		citus;
-	int			guc_level = 0;	/* citus.enable_unsafe_triggers set for the DDL */
 
 	for (int i = 0; i < 5; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("argument \"%s\" must not be null", argnames[i])));
-	relid = PG_GETARG_OID(0);
-	version_col = pstrdup(NameStr(*PG_GETARG_NAME(1)));
-	etag_col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+	e->relid = PG_GETARG_OID(0);
+	e->version_col = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	e->etag_col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	granularity = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	version_input = text_to_cstring(PG_GETARG_TEXT_PP(4));
 
-	if (!occ_parse_granularity(granularity, &g))
+	if (!occ_parse_granularity(granularity, &e->granularity))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid granularity \"%s\"", granularity),
 				 errhint("Valid values are \"row\" and \"field\".")));
-	if (!occ_parse_version_input(version_input, &vi))
+	if (!occ_parse_version_input(version_input, &e->version_input))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid version_input \"%s\"", version_input),
 				 errhint("Valid values are \"ignore\", \"expected\" and \"next\".")));
-	if (version_col[0] == '\0' || etag_col[0] == '\0')
+	if (e->version_col[0] == '\0' || e->etag_col[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("version_column and etag_column must not be empty")));
-	if (strcmp(version_col, etag_col) == 0 ||
-		strcmp(version_col, OCC_FIELDS_COLUMN) == 0 ||
-		strcmp(etag_col, OCC_FIELDS_COLUMN) == 0)
+	if (strcmp(e->version_col, e->etag_col) == 0 ||
+		strcmp(e->version_col, OCC_FIELDS_COLUMN) == 0 ||
+		strcmp(e->etag_col, OCC_FIELDS_COLUMN) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("version_column and etag_column must differ from each other and from \"%s\"",
 						OCC_FIELDS_COLUMN)));
+}
 
-	PreventCommandIfReadOnly("occ_enable()");
-	rel = occ_open_owned_table(relid);
-	citus = occ_citus_check_enable(rel, true);
-	qname = psprintf("%s.%s",
-					 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
-					 quote_identifier(RelationGetRelationName(rel)));
+/*
+ * Checks the table (owner, key, columns) and decides the backfill: first
+ * ETags for a table newly enabled or given other columns, first field
+ * versions for one switching to field granularity.
+ */
+static OccBackfill
+occ_enable_check(OccEnableRequest *e)
+{
+	Relation	rel = occ_open_owned_table(e->relid);
+	bool		field = e->granularity == OCC_GRANULARITY_FIELD;
+	OccGranularity old_granularity;
+	char	   *old_version = NULL;
+	char	   *old_etag = NULL;
+	OccBackfill backfill = OCC_BACKFILL_NONE;
 
-	occ_primary_key_index(rel, RelationGetRelationName(rel));
+	e->citus = occ_citus_check_enable(rel, true);
+	e->qname = psprintf("%s.%s",
+						quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+						quote_identifier(RelationGetRelationName(rel)));
+	occ_check_columns(rel, RelationGetRelationName(rel), e->version_col, e->etag_col,
+					  field ? OCC_FIELDS_COLUMN : NULL, &e->types);
 	occ_check_no_children(rel);
-
-	vtype = occ_column_type(rel, version_col);
-	etype = occ_column_type(rel, etag_col);
-	if (OidIsValid(vtype) && vtype != INT4OID && vtype != INT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("version column \"%s\" must be of type integer or bigint",
-						version_col)));
-	if (OidIsValid(etype) && etype != TEXTOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("etag column \"%s\" must be of type text", etag_col)));
-	if (g == OCC_GRANULARITY_FIELD)
-	{
-		ftype = occ_column_type(rel, OCC_FIELDS_COLUMN);
-		if (OidIsValid(ftype) && ftype != JSONBOID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("field versions column \"%s\" must be of type jsonb",
-							OCC_FIELDS_COLUMN)));
-	}
-	if (occ_is_key_column(rel, version_col) || occ_is_key_column(rel, etag_col))
+	if (occ_is_key_column(rel, e->version_col) || occ_is_key_column(rel, e->etag_col))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the version and etag columns cannot be part of the primary key")));
-	was_enabled = occ_relation_enabled(rel, &old_granularity, &old_version, &old_etag);
-	was_field = was_enabled && old_granularity == OCC_GRANULARITY_FIELD;
-	if (!was_enabled || !OidIsValid(vtype) || !OidIsValid(etype) ||
-		(old_version && strcmp(old_version, version_col) != 0) ||
-		(old_etag && strcmp(old_etag, etag_col) != 0))
+	e->was_enabled = occ_relation_enabled(rel, &old_granularity, &old_version, &old_etag);
+	if (!e->was_enabled || !OidIsValid(e->types.version) || !OidIsValid(e->types.etag) ||
+		(old_version && strcmp(old_version, e->version_col) != 0) ||
+		(old_etag && strcmp(old_etag, e->etag_col) != 0))
 		backfill = OCC_BACKFILL_ALL;	/* new or other columns: first ETags */
-	else if (g == OCC_GRANULARITY_FIELD && (!was_field || !OidIsValid(ftype)))
+	else if (field && (old_granularity != OCC_GRANULARITY_FIELD ||
+					   !OidIsValid(e->types.fields)))
 		backfill = OCC_BACKFILL_FIELDS;
-	forced = rel->rd_rel->relforcerowsecurity;
-	partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
+	e->forced = rel->rd_rel->relforcerowsecurity;
+	e->partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
 	table_close(rel, NoLock);
+	return backfill;
+}
 
-	schema = occ_extension_schema(false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (citus)
+/* Adds the missing columns and (re)creates the trigger, inside SPI. */
+static void
+occ_enable_install(OccEnableRequest *e)
+{
+	bool		field = e->granularity == OCC_GRANULARITY_FIELD;
+	List	   *cmds = NIL;
+	ListCell   *lc;
+	StringInfoData sql;
+	int			guc_level = 0;	/* citus.enable_unsafe_triggers set for the DDL */
+
+	if (e->citus)
 		guc_level = occ_citus_allow_triggers();
+	if (!OidIsValid(e->types.version))
+		cmds = lappend(cmds, psprintf("ADD COLUMN %s pg_catalog.int8 NOT NULL DEFAULT 1",
+									  quote_identifier(e->version_col)));
+	if (!OidIsValid(e->types.etag))
+		cmds = lappend(cmds, psprintf("ADD COLUMN %s pg_catalog.text",
+									  quote_identifier(e->etag_col)));
+	if (field && !OidIsValid(e->types.fields))
+		cmds = lappend(cmds, psprintf("ADD COLUMN %s pg_catalog.jsonb",
+									  quote_identifier(OCC_FIELDS_COLUMN)));
 	initStringInfo(&sql);
-	if (!OidIsValid(vtype))
-		appendStringInfo(&sql, ", ADD COLUMN %s pg_catalog.int8 NOT NULL DEFAULT 1",
-						 quote_identifier(version_col));
-	if (!OidIsValid(etype))
-		appendStringInfo(&sql, ", ADD COLUMN %s pg_catalog.text",
-						 quote_identifier(etag_col));
-	if (g == OCC_GRANULARITY_FIELD && !OidIsValid(ftype))
-		appendStringInfo(&sql, ", ADD COLUMN %s pg_catalog.jsonb",
-						 quote_identifier(OCC_FIELDS_COLUMN));
-	if (sql.len > 0)
+	if (cmds != NIL)
 	{
-		char	   *cmds = pstrdup(sql.data + 1);	/* without the first comma */
-
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "ALTER TABLE %s%s", qname, cmds);
+		appendStringInfo(&sql, "ALTER TABLE %s ", e->qname);
+		foreach(lc, cmds)
+			appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+							 (char *) lfirst(lc));
 		occ_exec(sql.data);
 		resetStringInfo(&sql);
 	}
-	if (was_enabled)
-	{
-		appendStringInfo(&sql, "DROP TRIGGER %s ON %s",
-						 quote_identifier(OCC_TRIGGER_NAME), qname);
-		occ_exec(sql.data);
-		resetStringInfo(&sql);
-	}
-	if (partitioned)
-		occ_drop_partition_triggers(relid);
+	if (e->was_enabled)
+		occ_exec(psprintf("DROP TRIGGER %s ON %s",
+						  quote_identifier(OCC_TRIGGER_NAME), e->qname));
+	if (e->partitioned)
+		occ_drop_partition_triggers(e->relid);
 	appendStringInfo(&sql,
 					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
 					 "EXECUTE FUNCTION %s.occ_trigger(%s, %s, %s, %s%s%s)",
-					 quote_identifier(OCC_TRIGGER_NAME), qname, schema,
-					 quote_literal_cstr(version_col), quote_literal_cstr(etag_col),
-					 quote_literal_cstr(occ_granularity_name(g)),
-					 quote_literal_cstr(occ_version_input_name(vi)),
-					 g == OCC_GRANULARITY_FIELD ? ", " : "",
-					 g == OCC_GRANULARITY_FIELD ? quote_literal_cstr(OCC_FIELDS_COLUMN) : "");
+					 quote_identifier(OCC_TRIGGER_NAME), e->qname, e->schema,
+					 quote_literal_cstr(e->version_col), quote_literal_cstr(e->etag_col),
+					 quote_literal_cstr(occ_granularity_name(e->granularity)),
+					 quote_literal_cstr(occ_version_input_name(e->version_input)),
+					 field ? ", " : "",
+					 field ? quote_literal_cstr(OCC_FIELDS_COLUMN) : "");
 	occ_exec(sql.data);
-	resetStringInfo(&sql);
-	if (citus)
+	if (e->citus)
 		occ_citus_restore_triggers(guc_level);
+}
 
+/*
+ * occ_enable(tbl regclass, version_column name, etag_column name,
+ *			  granularity text, version_input text) RETURNS void
+ *		Opts a table in, or reconfigures it: validate, decide the backfill,
+ *		install the trigger, backfill.
+ */
+Datum
+occ_enable(PG_FUNCTION_ARGS)
+{
+	OccEnableRequest e = {0};
+	OccBackfill backfill;
+
+	occ_enable_args(fcinfo, &e);
+	PreventCommandIfReadOnly("occ_enable()");
+	backfill = occ_enable_check(&e);
+
+	e.schema = occ_extension_schema(false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	occ_enable_install(&e);
 	if (backfill != OCC_BACKFILL_NONE)
-		occ_backfill_rows(qname, etag_col, backfill,
-						  partitioned ?
-						  find_all_inheritors(relid, AccessExclusiveLock, NULL) :
-						  list_make1_oid(relid),
-						  forced, citus);
+		occ_backfill_rows(e.qname, e.etag_col, backfill,
+						  e.partitioned ?
+						  find_all_inheritors(e.relid, AccessExclusiveLock, NULL) :
+						  list_make1_oid(e.relid),
+						  e.forced, e.citus);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

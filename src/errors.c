@@ -105,58 +105,72 @@ occ_names_json(StringInfo buf, List *names)
 }
 
 /*
- * Appends the DETAIL object of an OC error (without "table" when an
- * enclosing object already names it).  Never holds row data.
+ * Appends "key": to a JSON object being written, after a comma unless it is
+ * the object's first member.  The caller writes the braces.
  */
 void
-occ_error_detail(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
-				 bool with_table)
+occ_json_key(StringInfo buf, const char *key)
 {
-	appendStringInfoChar(buf, '{');
-	if (with_table)
-	{
-		appendStringInfoString(buf, "\"table\":");
-		escape_json(buf, t->display_name);
+	if (buf->len > 0 && buf->data[buf->len - 1] != '{')
 		appendStringInfoChar(buf, ',');
-	}
-	if (info->hide_key)
-		buf->len--;				/* no key: drop the comma after the table */
-	else
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+}
+
+/* Appends "key": "value" (a JSON string) to an object being written. */
+void
+occ_json_string(StringInfo buf, const char *key, const char *value)
+{
+	occ_json_key(buf, key);
+	escape_json(buf, value);
+}
+
+/* Appends "key": value (a JSON number) to an object being written. */
+static void
+occ_json_int(StringInfo buf, const char *key, int64 value)
+{
+	occ_json_key(buf, key);
+	appendStringInfo(buf, INT64_FORMAT, value);
+}
+
+/*
+ * Appends the members of the DETAIL object of an OC error (without "table"
+ * when an enclosing object already names it); the caller writes the braces.
+ * Never holds row data.
+ */
+void
+occ_error_members(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
+				  bool with_table)
+{
+	if (with_table)
+		occ_json_string(buf, "table", t->display_name);
+	if (!info->hide_key)
 	{
-		appendStringInfoString(buf, "\"key\":");
+		occ_json_key(buf, "key");
 		occ_key_json(buf, t, keys);
 	}
 	if (info->sqlstate == ERRCODE_OCC_NOT_FOUND && info->moved)
-		appendStringInfoString(buf, ",\"moved\":true");
-	if (info->sqlstate != ERRCODE_OCC_NOT_FOUND)
 	{
-		if (info->has_expected_version)
-			appendStringInfo(buf, ",\"expected_version\":" INT64_FORMAT,
-							 info->expected_version);
-		if (info->expected_etag)
-		{
-			appendStringInfoString(buf, ",\"expected_etag\":");
-			escape_json(buf, info->expected_etag);
-		}
-		if (info->has_current)
-		{
-			appendStringInfo(buf, ",\"current_version\":" INT64_FORMAT,
-							 info->current_version);
-			if (info->current_etag)
-			{
-				appendStringInfoString(buf, ",\"current_etag\":");
-				escape_json(buf, info->current_etag);
-			}
-		}
-		if (info->has_fields)
-		{
-			appendStringInfoString(buf, ",\"changed_fields\":");
-			occ_names_json(buf, info->changed_fields);
-			appendStringInfoString(buf, ",\"conflicting_fields\":");
-			occ_names_json(buf, info->conflicting_fields);
-		}
+		occ_json_key(buf, "moved");
+		appendStringInfoString(buf, "true");
 	}
-	appendStringInfoChar(buf, '}');
+	if (info->sqlstate == ERRCODE_OCC_NOT_FOUND)
+		return;
+	if (info->has_expected_version)
+		occ_json_int(buf, "expected_version", info->expected_version);
+	if (info->expected_etag)
+		occ_json_string(buf, "expected_etag", info->expected_etag);
+	if (info->has_current)
+		occ_json_int(buf, "current_version", info->current_version);
+	if (info->has_current && info->current_etag)
+		occ_json_string(buf, "current_etag", info->current_etag);
+	if (info->has_fields)
+	{
+		occ_json_key(buf, "changed_fields");
+		occ_names_json(buf, info->changed_fields);
+		occ_json_key(buf, "conflicting_fields");
+		occ_names_json(buf, info->conflicting_fields);
+	}
 }
 
 /* Raises the OC-class error info describes, for the row of t with the given key. */
@@ -177,14 +191,16 @@ occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info)
 		occ_key_json(&key, t, keys);
 
 	initStringInfo(&detail);
+	appendStringInfoChar(&detail, '{');
 	if (info->items_json)
 	{
-		appendStringInfoString(&detail, "{\"table\":");
-		escape_json(&detail, t->display_name);
-		appendStringInfo(&detail, ",\"items\":%s}", info->items_json);
+		occ_json_string(&detail, "table", t->display_name);
+		occ_json_key(&detail, "items");
+		appendStringInfoString(&detail, info->items_json);
 	}
 	else
-		occ_error_detail(&detail, t, keys, info, true);
+		occ_error_members(&detail, t, keys, info, true);
+	appendStringInfoChar(&detail, '}');
 
 	switch (info->sqlstate)
 	{

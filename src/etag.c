@@ -37,19 +37,19 @@
 #define OCC_SECRET_MAX	64		/* one SHA-256 block */
 #define OCC_MAC_BYTES	18		/* 18 bytes give 24 base64url characters */
 
-static bool secret_valid = false;
-static Oid	secret_relid = InvalidOid;
-static uint8 secret[OCC_SECRET_MAX];
-static int	secret_len = 0;
+static bool occ_secret_valid = false;
+static Oid	occ_secret_relid = InvalidOid;
+static uint8 occ_secret[OCC_SECRET_MAX];
+static int	occ_secret_len = 0;
 
-static OccHmac secret_mac;		/* keyed with this database's key */
+static OccHmac occ_secret_mac;		/* keyed with this database's key */
 
 /* Forgets the cached secret when its table changes. */
 static void
 occ_secret_relcache_callback(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || relid == secret_relid)
-		secret_valid = false;
+	if (!OidIsValid(relid) || relid == occ_secret_relid)
+		occ_secret_valid = false;
 }
 
 /* Registers the secret's invalidation callback; called once from _PG_init. */
@@ -95,8 +95,8 @@ occ_load_secret(void)
 	{
 		bytea	   *b = DatumGetByteaPP(d);
 
-		secret_len = Min(VARSIZE_ANY_EXHDR(b), OCC_SECRET_MAX);
-		memcpy(secret, VARDATA_ANY(b), secret_len);
+		occ_secret_len = Min(VARSIZE_ANY_EXHDR(b), OCC_SECRET_MAX);
+		memcpy(occ_secret, VARDATA_ANY(b), occ_secret_len);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -107,17 +107,17 @@ occ_load_secret(void)
 		uint64		sysid = GetSystemIdentifier();
 		uint8		key[OCC_SHA256_LEN];
 
-		occ_hmac_init(&secret_mac, secret, secret_len);
+		occ_hmac_init(&occ_secret_mac, occ_secret, occ_secret_len);
 		initStringInfo(&msg);
 		appendBinaryStringInfo(&msg, "occ-db", 6);
 		appendBinaryStringInfo(&msg, (const char *) &sysid, sizeof(sysid));
 		appendBinaryStringInfo(&msg, (const char *) &MyDatabaseId, sizeof(Oid));
-		occ_hmac(&secret_mac, (uint8 *) msg.data, msg.len, key);
+		occ_hmac(&occ_secret_mac, (uint8 *) msg.data, msg.len, key);
 		pfree(msg.data);
-		occ_hmac_init(&secret_mac, key, sizeof(key));
+		occ_hmac_init(&occ_secret_mac, key, sizeof(key));
 	}
-	secret_relid = relid;
-	secret_valid = true;
+	occ_secret_relid = relid;
+	occ_secret_valid = true;
 }
 
 /* Appends one field, length first, so that fields cannot run together. */
@@ -189,23 +189,23 @@ typedef struct OccWriteNonce
 	uint64		count;
 } OccWriteNonce;
 
-static OccWriteNonce write_nonce;
-static bool write_nonce_drawn = false;
+static OccWriteNonce occ_write_nonce;
+static bool occ_write_nonce_drawn = false;
 
 /* The next write's nonce. */
 static const OccWriteNonce *
 occ_next_write_nonce(void)
 {
-	if (!write_nonce_drawn)
+	if (!occ_write_nonce_drawn)
 	{
-		if (!pg_strong_random(write_nonce.random, sizeof(write_nonce.random)))
+		if (!pg_strong_random(occ_write_nonce.random, sizeof(occ_write_nonce.random)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not generate a random ETag nonce")));
-		write_nonce_drawn = true;
+		occ_write_nonce_drawn = true;
 	}
-	write_nonce.count++;
-	return &write_nonce;
+	occ_write_nonce.count++;
+	return &occ_write_nonce;
 }
 
 /*
@@ -220,7 +220,7 @@ occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 	uint8		mac[OCC_SHA256_LEN];
 	text	   *result;
 
-	if (!secret_valid)
+	if (!occ_secret_valid)
 		occ_load_secret();
 
 	initStringInfo(&msg);
@@ -231,7 +231,7 @@ occ_etag_compute(OccTable *t, Datum *keys, int64 version,
 		occ_mac_key(&msg, &t->keys[i], keys[i]);
 	occ_mac_field(&msg, prev ? prev : "", prev ? prevlen : 0);
 	occ_mac_field(&msg, occ_next_write_nonce(), sizeof(OccWriteNonce));
-	occ_hmac(&secret_mac, (uint8 *) msg.data, msg.len, mac);
+	occ_hmac(&occ_secret_mac, (uint8 *) msg.data, msg.len, mac);
 	pfree(msg.data);
 
 	result = (text *) palloc(VARHDRSZ + OCC_ETAG_LEN);
@@ -253,9 +253,9 @@ occ_etag_key_test(PG_FUNCTION_ARGS)
 {
 	bytea	   *result = (bytea *) palloc(VARHDRSZ + OCC_SHA256_LEN);
 
-	if (!secret_valid)
+	if (!occ_secret_valid)
 		occ_load_secret();
-	occ_hmac(&secret_mac, (const uint8 *) "occ-key-test", 12, (uint8 *) VARDATA(result));
+	occ_hmac(&occ_secret_mac, (const uint8 *) "occ-key-test", 12, (uint8 *) VARDATA(result));
 	SET_VARSIZE(result, VARHDRSZ + OCC_SHA256_LEN);
 	PG_RETURN_BYTEA_P(result);
 }

@@ -27,74 +27,10 @@
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 
 #include "occ.h"
 #include "compat.h"
-
-/* Is the type (or its domain's base type) json or jsonb? */
-bool
-occ_is_json_type(Oid typid)
-{
-	Oid			base = getBaseType(typid);
-
-	return base == JSONOID || base == JSONBOID;
-}
-
-/* A json or jsonb value as jsonb. */
-Jsonb *
-occ_datum_as_jsonb(Oid typid, Datum d)
-{
-	if (getBaseType(typid) == JSONBOID)
-		return DatumGetJsonbP(d);
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-											  CStringGetDatum(TextDatumGetCString(d))));
-}
-
-/* Are two JSON values (scalars or containers) equal? NULL pointers mean absent. */
-bool
-occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b)
-{
-	Jsonb	   *ja;
-	Jsonb	   *jb;
-
-	if (a == NULL || b == NULL)
-		return a == b;
-	if (a->type == jbvBinary && b->type == jbvBinary)
-		return compareJsonbContainers(a->val.binary.data, b->val.binary.data) == 0;
-	ja = JsonbValueToJsonb(a);
-	jb = JsonbValueToJsonb(b);
-	return compareJsonbContainers(&ja->root, &jb->root) == 0;
-}
-
-/* Member key of an object container, or NULL (also when c is no object). */
-JsonbValue *
-occ_json_member(JsonbContainer *c, const char *key, int len)
-{
-	if (c == NULL || !JsonContainerIsObject(c))
-		return NULL;
-	return getKeyJsonValueFromContainer(c, key, len, NULL);
-}
-
-/*
- * The text of a JSON scalar, as jsonb_populate_record() hands it to a type's
- * input function; NULL for JSON null, an array or an object.
- */
-char *
-occ_json_scalar_text(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		default:
-			return NULL;
-	}
-}
 
 /* The object container a value holds, or NULL. */
 static JsonbContainer *
@@ -218,21 +154,9 @@ occ_push_version(JsonbParseState **st, const char *key, int len, int64 version)
 	k.val.string.val = (char *) key;
 	k.val.string.len = len;
 	v.type = jbvNumeric;
-	v.val.numeric = occ_int64_to_numeric(version);
+	v.val.numeric = int64_to_numeric(version);
 	pushJsonbValue(st, WJB_KEY, &k);
 	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-/* Pushes a key. */
-static void
-occ_push_key(JsonbParseState **st, const char *key, int len)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = len;
-	pushJsonbValue(st, WJB_KEY, &k);
 }
 
 /* Orders two object keys as jsonb stores them: by length, then bytes. */
@@ -348,7 +272,7 @@ occ_push_versions(JsonbParseState **st, const char *key, int len, JsonbContainer
 	int			i = 0;
 
 	newv.type = jbvNumeric;
-	newv.val.numeric = occ_int64_to_numeric(version);
+	newv.val.numeric = int64_to_numeric(version);
 	occ_push_key(st, key, len);
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 	occ_pairs_init(&o, old);

@@ -15,7 +15,7 @@
 #include "occ.h"
 #include "compat.h"
 
-PG_MODULE_MAGIC;
+OCC_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(occ_secret_replace);
 

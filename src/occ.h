@@ -2,9 +2,9 @@
  * occ.h
  *		Declarations shared by occ's source files.
  *
- * meta.c describes an enabled table (cached per relation), etag.c makes
- * ETags, errors.c raises the OC-class errors, trigger.c and conditional.c
- * use all three.
+ * describe.c describes an enabled table, meta.c caches it per relation,
+ * etag.c makes ETags, errors.c raises the OC-class errors, trigger.c and
+ * conditional.c (with conditional.h's files) use them all.
  */
 #ifndef OCC_H
 #define OCC_H
@@ -66,15 +66,6 @@ typedef struct OccKeyColumn
 	char	   *sqltype;		/* qualified type name with typmod */
 } OccKeyColumn;
 
-/* A cached statement for one operation and patch shape. */
-typedef struct OccPlan
-{
-	int			op;				/* OccOp */
-	int			ncols;			/* patch columns, in jsonb key order */
-	AttrNumber *cols;
-	SPIPlanPtr	plan;			/* kept */
-} OccPlan;
-
 /*
  * What occ knows about one enabled relation.  Built from the relcache and
  * the trigger's arguments, dropped when the relcache entry is invalidated.
@@ -103,26 +94,27 @@ typedef struct OccTable
 
 	char	   *nspname;
 	char	   *relname;
-	char	   *display_name;	/* schema.table, quoted where SQL needs it */
-	char	   *plain_name;		/* schema.table, unquoted, for messages */
-	char	   *qualified_name; /* always-quoted, for SQL text */
+	char	   *qualified_name; /* schema.table, quoted where SQL needs it: SQL text */
+	char	   *display_name;	/* the same, but on a Citus shard the distributed
+								 * table's: the DETAIL's "table" */
+	char	   *plain_name;		/* display_name unquoted, for messages */
 	bool		is_partition;
 
-	/* for the conditional functions (conditional.c) */
+	/* for the conditional functions (plans.c owns the statements) */
 	char	   *ext_schema;		/* quoted schema of the extension */
 	char	   *key_cond;		/* WHERE fragment over $1..$nkeys */
 	SPIPlanPtr	probe_plan;		/* SELECT version, etag, row by key */
 	SPIPlanPtr	probe_lock_plan;	/* the same, FOR UPDATE */
-	List	   *plans;			/* OccPlan *, most recent first */
-	struct OccJsonRow *json_row;	/* how returned rows become JSON (conditional.c) */
-	struct OccColumnInput *col_input;	/* how patch values become column values (conditional.c) */
+	List	   *plans;			/* struct OccPlan *, most recent first */
+	struct OccJsonRow *json_row;	/* how returned rows become JSON (rowjson.c) */
+	struct OccColumnInput *col_input;	/* how patch values become column values (request.c) */
 
 	/* stats.c: counters go to the partitioned table of a partition */
 	Oid			stats_relid;
 	char	   *stats_nspname;
 	char	   *stats_relname;
 	/* this table's shared counters, while stats_generation holds */
-	void	   *stats_entry;
+	struct OccStatsEntry *stats_entry;
 	uint64		stats_generation;
 
 	/* citus.c: a table Citus manages, or one of its shards */
@@ -141,6 +133,23 @@ occ_own_column(OccTable *t, AttrNumber attnum)
 
 /* meta.c */
 extern OccTable *occ_table_for_relation(Relation rel, bool missing_ok);
+extern void occ_meta_init(void);
+extern bool occ_call_nested(void);
+extern void occ_call_enter(void);
+extern void occ_call_exit(void);
+
+/* describe.c */
+typedef struct OccColumnTypes
+{
+	Oid			version;		/* InvalidOid: the column is missing */
+	Oid			etag;
+	Oid			fields;
+} OccColumnTypes;
+extern OccTable *occ_build_table(Relation rel, char **args, int nargs);
+extern Oid	occ_column_type(Relation rel, const char *name);
+extern Oid	occ_check_columns(Relation rel, const char *relname,
+							  const char *version_col, const char *etag_col,
+							  const char *fields_col, OccColumnTypes *types);
 extern AttrNumber occ_find_column(TupleDesc desc, const char *name);
 extern Oid	occ_primary_key_index(Relation rel, const char *name);
 extern Trigger *occ_find_trigger(Relation rel);
@@ -152,10 +161,6 @@ extern const char *occ_granularity_name(OccGranularity g);
 extern const char *occ_version_input_name(OccVersionInput v);
 extern char *occ_extension_schema(bool missing_ok);
 extern Oid	occ_extension_namespace(void);
-extern void occ_meta_init(void);
-extern void occ_drop_plan(SPIPlanPtr plan);
-extern void occ_call_enter(void);
-extern void occ_call_exit(void);
 
 /* hmac.c */
 #define OCC_SHA256_BLOCK 64
@@ -206,8 +211,10 @@ typedef struct OccErrorInfo
 extern void occ_key_json(StringInfo buf, OccTable *t, Datum *keys);
 extern uint32 occ_key_hash(OccTable *t, Datum *keys);
 extern void occ_names_json(StringInfo buf, List *names);
-extern void occ_error_detail(StringInfo buf, OccTable *t, Datum *keys,
-							 OccErrorInfo *info, bool with_table);
+extern void occ_json_key(StringInfo buf, const char *key);
+extern void occ_json_string(StringInfo buf, const char *key, const char *value);
+extern void occ_error_members(StringInfo buf, OccTable *t, Datum *keys,
+							  OccErrorInfo *info, bool with_table);
 pg_noreturn extern void occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info);
 
 /* fields.c */
@@ -222,14 +229,20 @@ extern int64 occ_fields_column_version(Jsonb *fv, const char *col, int64 orphan)
 extern int64 occ_fields_member_version(Jsonb *fv, const char *col,
 									   const char *member, int memberlen,
 									   int64 orphan);
+
+/* rowjson.c */
 extern bool occ_jsonb_values_equal(JsonbValue *a, JsonbValue *b);
 extern JsonbValue *occ_json_member(JsonbContainer *c, const char *key, int len);
 extern char *occ_json_scalar_text(JsonbValue *v);
 extern bool occ_is_json_type(Oid typid);
 extern Jsonb *occ_datum_as_jsonb(Oid typid, Datum d);
+extern Jsonb *occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc);
+extern void occ_push_key(JsonbParseState **st, const char *key, int len);
+extern void occ_push_names(JsonbParseState **st, List *names);
 
-/* conditional.c */
+/* plans.c */
 extern void occ_free_plans(OccTable *t);
+extern void occ_free_retired_plans(void);
 
 /* inheritance.c */
 extern void occ_check_no_children(Relation rel);
@@ -253,16 +266,22 @@ extern void occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys,
 							OccErrorInfo *info);
 extern void occ_stats_init(void);
 
-/* trigger.c */
+/* backfill.c */
 typedef enum OccBackfill
 {
 	OCC_BACKFILL_NONE,
 	OCC_BACKFILL_ALL,			/* first ETag (and field versions) for every row */
 	OCC_BACKFILL_FIELDS			/* field versions only: switching to 'field' */
 } OccBackfill;
+extern void occ_backfill_rows(const char *qname, const char *etag_col, OccBackfill backfill,
+							  List *relids, bool forced, bool citus);
+extern OccBackfill occ_backfill_of(OccTable *t, TupleDesc desc, HeapTuple newtup);
+
+/* enable.c */
+extern void occ_exec(const char *sql);
+
+/* trigger.c */
 extern uint64 occ_noop_updates;
-extern const char *occ_backfill_begin(OccBackfill mode, List *relids);
-extern void occ_backfill_end(void);
 extern bool occ_row_changes(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 							HeapTuple newtup, bool *changed);
 

@@ -15,11 +15,25 @@
  * database dropped) are removed when the dropping transaction commits, temp
  * tables' at the end of their session included.
  *
- * Lock protocol: one LWLock guards the hash, the ring and the fields of
- * OccSharedState.  Counters are atomics, bumped under the shared lock; adding
- * or removing an entry, recording a conflict and resetting take it
- * exclusively.  A backend caches its entry pointer per table until
- * "generation" changes, which every removal and reset bumps.
+ * Lock protocol (occ_shared->lock, one LWLock of the tranche "occ"):
+ *
+ * - It guards the hash, the ring and the other fields of OccSharedState.
+ * - Counting an event takes it shared: the entry is found under it and its
+ *   counters, atomics, are bumped without any further lock.
+ * - Adding an entry (or rewriting its names after a rename), recording a
+ *   conflict in the ring, removing entries and resetting take it exclusive.
+ *   A backend holding it shared that needs more releases it and acquires
+ *   it exclusive, then looks the entry up again (HASH_ENTER): another
+ *   backend may have added it meanwhile.
+ * - Readers (statsfuncs.c) copy what they need under the shared lock and
+ *   do every catalog lookup after releasing it, so that no reader holds up
+ *   a writer for longer than a copy.
+ * - No other lock is taken while it is held; an error under it (out of
+ *   memory while formatting a ring record) releases it, as every LWLock is
+ *   released at abort.
+ * - A backend caches its entry pointer per table until "generation"
+ *   changes, which every removal and reset bumps (under the exclusive lock),
+ *   so a cached pointer is never used after its entry was freed.
  */
 #include "postgres.h"
 
@@ -51,72 +65,7 @@
 
 #include "occ.h"
 #include "compat.h"
-
-PG_FUNCTION_INFO_V1(occ_stats_internal);
-PG_FUNCTION_INFO_V1(occ_recent_conflicts_internal);
-PG_FUNCTION_INFO_V1(occ_stats_reset);
-PG_FUNCTION_INFO_V1(occ_stats_capacity);
-
-/* The counters of one table. */
-typedef enum OccCounter
-{
-	OCC_C_UPDATES,
-	OCC_C_NOOPS,
-	OCC_C_MERGES,
-	OCC_C_CONFLICTS,
-	OCC_C_ETAG_MISMATCHES,
-	OCC_C_NOT_FOUND,
-	OCC_C_REQUIRED,
-	OCC_C_RETRIES,				/* successful retries after a conflict */
-	OCC_C_RESOLUTION_US,		/* their total time to resolution */
-	OCC_C_RESOLUTION_MAX_US,
-	OCC_NCOUNTERS
-} OccCounter;
-
-typedef struct OccStatsKey
-{
-	Oid			dbid;
-	Oid			relid;
-} OccStatsKey;
-
-typedef struct OccStatsEntry
-{
-	OccStatsKey key;			/* hash key: must be first */
-	NameData	nspname;
-	NameData	relname;
-	pg_atomic_uint64 counters[OCC_NCOUNTERS];
-} OccStatsEntry;
-
-#define OCC_RING_KEY_LEN	128
-#define OCC_RING_FIELDS_LEN 256
-
-/* One recent conflict. */
-typedef struct OccConflictRecord
-{
-	TimestampTz time;
-	Oid			dbid;
-	Oid			relid;
-	Oid			roleid;
-	int			sqlstate;
-	bool		has_expected;
-	int64		expected_version;
-	int64		current_version;
-	NameData	nspname;
-	NameData	relname;
-	char		key[OCC_RING_KEY_LEN];
-	char		fields[OCC_RING_FIELDS_LEN];	/* JSON array, or empty */
-	char		appname[NAMEDATALEN];
-} OccConflictRecord;
-
-typedef struct OccSharedState
-{
-	LWLock	   *lock;			/* the hash and the ring */
-	uint64		generation;		/* bumped by a reset (under the lock) */
-	TimestampTz stats_reset;
-	uint64		ring_count;		/* conflicts recorded since the reset */
-	uint64		untracked;		/* events not counted: the hash was full */
-	OccConflictRecord ring[FLEXIBLE_ARRAY_MEMBER];
-} OccSharedState;
+#include "stats.h"
 
 /* A conflict this session has not yet resolved by a successful retry. */
 typedef struct OccPending
@@ -128,13 +77,13 @@ typedef struct OccPending
 
 #define OCC_MAX_PENDING 16
 
-static OccSharedState *occ_shared = NULL;
-static HTAB *occ_stats_hash = NULL;
-static int	occ_max_tables = 1000;
-static int	occ_ring_size = 1000;
+OccSharedState *occ_shared = NULL;
+HTAB	   *occ_stats_hash = NULL;
+int			occ_max_tables = 1000;
+int			occ_ring_size = 1000;
 static bool occ_log_conflicts = false;
-static OccPending pending[OCC_MAX_PENDING];
-static int	npending = 0;
+static OccPending occ_pending[OCC_MAX_PENDING];
+static int	occ_npending = 0;
 
 /*
  * Tables and databases this transaction dropped: their entries go when it
@@ -148,13 +97,11 @@ typedef struct OccDropped
 	int			nestlevel;		/* (sub)transaction that dropped it */
 } OccDropped;
 
-static List *dropped = NIL;		/* OccDropped *, in TopTransactionContext */
-static object_access_hook_type prev_object_access_hook = NULL;
+static List *occ_dropped = NIL;		/* OccDropped *, in TopTransactionContext */
+static object_access_hook_type occ_prev_object_access_hook = NULL;
 
-#ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static shmem_request_hook_type occ_prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type occ_prev_shmem_startup_hook = NULL;
 
 /* The size of the shared state. */
 static Size
@@ -171,10 +118,8 @@ occ_shmem_size(void)
 static void
 occ_shmem_request(void)
 {
-#ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-#endif
+	if (occ_prev_shmem_request_hook)
+		occ_prev_shmem_request_hook();
 	RequestAddinShmemSpace(occ_shmem_size());
 	RequestNamedLWLockTranche("occ", 1);
 }
@@ -186,8 +131,8 @@ occ_shmem_startup(void)
 	bool		found;
 	HASHCTL		info;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
+	if (occ_prev_shmem_startup_hook)
+		occ_prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	occ_shared = ShmemInitStruct("occ stats",
@@ -215,8 +160,8 @@ static void
 occ_stats_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 						int subId, void *arg)
 {
-	if (prev_object_access_hook)
-		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (occ_prev_object_access_hook)
+		occ_prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access != OAT_DROP || subId != 0 || occ_shared == NULL)
 		return;
 	if (classId == RelationRelationId)
@@ -235,7 +180,7 @@ occ_stats_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		d->dbid = classId == DatabaseRelationId ? objectId : InvalidOid;
 		d->relid = classId == RelationRelationId ? objectId : InvalidOid;
 		d->nestlevel = GetCurrentTransactionNestLevel();
-		dropped = lappend(dropped, d);
+		occ_dropped = lappend(occ_dropped, d);
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -249,7 +194,7 @@ occ_stats_forget_dropped(void)
 	ListCell   *lc;
 
 	LWLockAcquire(occ_shared->lock, LW_EXCLUSIVE);
-	foreach(lc, dropped)
+	foreach(lc, occ_dropped)
 	{
 		OccDropped *d = lfirst(lc);
 
@@ -276,14 +221,14 @@ occ_stats_forget_dropped(void)
 static void
 occ_stats_xact_callback(XactEvent event, void *arg)
 {
-	if (dropped == NIL)
+	if (occ_dropped == NIL)
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 		occ_stats_forget_dropped();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
-		dropped = NIL;			/* the list lived in TopTransactionContext */
+		occ_dropped = NIL;			/* the list lived in TopTransactionContext */
 }
 
 /*
@@ -297,14 +242,14 @@ occ_stats_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	int			level = GetCurrentTransactionNestLevel();
 	ListCell   *lc;
 
-	foreach(lc, dropped)
+	foreach(lc, occ_dropped)
 	{
 		OccDropped *d = lfirst(lc);
 
 		if (d->nestlevel < level)
 			continue;
 		if (event == SUBXACT_EVENT_ABORT_SUB)
-			dropped = foreach_delete_current(dropped, lc);
+			occ_dropped = foreach_delete_current(occ_dropped, lc);
 		else if (event == SUBXACT_EVENT_COMMIT_SUB)
 			d->nestlevel = level - 1;
 	}
@@ -321,7 +266,7 @@ occ_stats_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 	{
 		/* postmaster settings can only be defined while preloading */
-		occ_reserve_guc_prefix("occ");
+		MarkGUCPrefixReserved("occ");
 		return;
 	}
 	DefineCustomIntVariable("occ.max_tables",
@@ -332,30 +277,15 @@ occ_stats_init(void)
 							"Number of recent conflicts occ_recent_conflicts keeps.",
 							NULL, &occ_ring_size, 1000, 1, 1000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	occ_reserve_guc_prefix("occ");
-#ifdef OCC_HAVE_SHMEM_REQUEST_HOOK
-	prev_shmem_request_hook = shmem_request_hook;
+	MarkGUCPrefixReserved("occ");
+	occ_prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = occ_shmem_request;
-#else
-	occ_shmem_request();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
+	occ_prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = occ_shmem_startup;
-	prev_object_access_hook = object_access_hook;
+	occ_prev_object_access_hook = object_access_hook;
 	object_access_hook = occ_stats_object_access;
 	RegisterXactCallback(occ_stats_xact_callback, NULL);
 	RegisterSubXactCallback(occ_stats_subxact_callback, NULL);
-}
-
-/* Raises 55000 when the library was not preloaded. */
-static void
-occ_require_shmem(void)
-{
-	if (occ_shared == NULL || occ_stats_hash == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("occ statistics are not available"),
-				 errhint("Add occ to shared_preload_libraries and restart the server.")));
 }
 
 /* Where a table's counters go: the partitioned table for a partition. */
@@ -378,7 +308,7 @@ occ_stats_entry(OccTable *t, bool *exclusive)
 	const char *rel;
 
 	if (t->stats_entry && t->stats_generation == occ_shared->generation)
-		return (OccStatsEntry *) t->stats_entry;
+		return t->stats_entry;
 
 	memset(&key, 0, sizeof(key));
 	key.dbid = MyDatabaseId;
@@ -413,20 +343,16 @@ static void
 occ_log_conflict(OccTable *t, Datum *keys, OccErrorInfo *info)
 {
 	StringInfoData buf;
-	StringInfoData detail;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"event\":\"occ_conflict\",\"sqlstate\":");
-	escape_json(&buf, unpack_sql_state(info->sqlstate));
-	appendStringInfoString(&buf, ",\"database\":");
-	escape_json(&buf, get_database_name(MyDatabaseId));
-	appendStringInfoString(&buf, ",\"role\":");
-	escape_json(&buf, GetUserNameFromId(GetUserId(), true));
-	appendStringInfoString(&buf, ",\"application_name\":");
-	escape_json(&buf, application_name ? application_name : "");
-	initStringInfo(&detail);
-	occ_error_detail(&detail, t, keys, info, true);
-	appendStringInfo(&buf, ",%s", detail.data + 1);	/* one flat object */
+	appendStringInfoChar(&buf, '{');
+	occ_json_string(&buf, "event", "occ_conflict");
+	occ_json_string(&buf, "sqlstate", unpack_sql_state(info->sqlstate));
+	occ_json_string(&buf, "database", get_database_name(MyDatabaseId));
+	occ_json_string(&buf, "role", GetUserNameFromId(GetUserId(), true));
+	occ_json_string(&buf, "application_name", application_name ? application_name : "");
+	occ_error_members(&buf, t, keys, info, true);
+	appendStringInfoChar(&buf, '}');
 	ereport(LOG,
 			(errmsg_internal("%s", buf.data),
 			 errhidestmt(true),
@@ -441,7 +367,6 @@ occ_ring_record(OccTable *t, Datum *keys, OccErrorInfo *info)
 	StringInfoData buf;
 	const char *nsp;
 	const char *rel;
-	ListCell   *lc;
 
 	occ_shared->ring_count++;
 	memset(rec, 0, sizeof(*rec));
@@ -462,14 +387,7 @@ occ_ring_record(OccTable *t, Datum *keys, OccErrorInfo *info)
 	resetStringInfo(&buf);
 	if (info->has_fields)
 	{
-		appendStringInfoChar(&buf, '[');
-		foreach(lc, info->conflicting_fields)
-		{
-			if (lc != list_head(info->conflicting_fields))
-				appendStringInfoChar(&buf, ',');
-			escape_json(&buf, lfirst(lc));
-		}
-		appendStringInfoChar(&buf, ']');
+		occ_names_json(&buf, info->conflicting_fields);
 		if (buf.len < sizeof(rec->fields))
 			strlcpy(rec->fields, buf.data, sizeof(rec->fields));
 	}
@@ -507,7 +425,7 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 	bool		conflict = ev == OCC_STAT_CONFLICT || ev == OCC_STAT_ETAG_MISMATCH;
 	bool		resolves = (ev == OCC_STAT_SUCCESS || ev == OCC_STAT_MERGE ||
 							ev == OCC_STAT_UPDATE) &&
-		npending > 0 && keys != NULL;
+		occ_npending > 0 && keys != NULL;
 	OccStatsEntry *e = NULL;
 	bool		exclusive = false;
 	int64		resolution_us = -1;
@@ -521,25 +439,25 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 		uint32		h = occ_key_hash(t, keys);
 		int			i;
 
-		for (i = 0; i < npending; i++)
-			if (pending[i].relid == t->stats_relid && pending[i].keyhash == h)
+		for (i = 0; i < occ_npending; i++)
+			if (occ_pending[i].relid == t->stats_relid && occ_pending[i].keyhash == h)
 				break;
-		if (conflict && i == npending)
+		if (conflict && i == occ_npending)
 		{
-			if (npending == OCC_MAX_PENDING)
+			if (occ_npending == OCC_MAX_PENDING)
 			{
-				memmove(&pending[0], &pending[1], sizeof(OccPending) * (OCC_MAX_PENDING - 1));
-				npending--;
+				memmove(&occ_pending[0], &occ_pending[1], sizeof(OccPending) * (OCC_MAX_PENDING - 1));
+				occ_npending--;
 			}
-			pending[npending].relid = t->stats_relid;
-			pending[npending].keyhash = h;
-			pending[npending].time = GetCurrentTimestamp();
-			npending++;
+			occ_pending[occ_npending].relid = t->stats_relid;
+			occ_pending[occ_npending].keyhash = h;
+			occ_pending[occ_npending].time = GetCurrentTimestamp();
+			occ_npending++;
 		}
-		else if (resolves && i < npending)
+		else if (resolves && i < occ_npending)
 		{
-			resolution_us = GetCurrentTimestamp() - pending[i].time;
-			pending[i] = pending[--npending];
+			resolution_us = GetCurrentTimestamp() - occ_pending[i].time;
+			occ_pending[i] = occ_pending[--occ_npending];
 		}
 	}
 
@@ -569,217 +487,4 @@ occ_stats_event(OccTable *t, OccStatEvent ev, Datum *keys, OccErrorInfo *info)
 		occ_ring_record(t, keys, info);
 	}
 	LWLockRelease(occ_shared->lock);
-}
-
-/* May the current role see statistics about relid of database dbid? */
-static bool
-occ_may_see(Oid dbid, Oid relid, bool read_all)
-{
-	if (read_all)
-		return true;
-	if (dbid != MyDatabaseId)
-		return false;
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		return false;
-	return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
-}
-
-/* The name of a database, or NULL once it is gone. */
-static Datum
-occ_database_name(Oid dbid, bool *isnull)
-{
-	char	   *name = get_database_name(dbid);
-
-	*isnull = name == NULL;
-	return name ? CStringGetTextDatum(name) : (Datum) 0;
-}
-
-/*
- * occ_stats_internal() RETURNS SETOF record
- *		The counters of every table the caller may see; behind occ_stats.
- *		Entries are copied under the lock and looked at after it, so that no
- *		catalog lookup ever holds up the recording of a conflict.
- */
-Datum
-occ_stats_internal(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS status;
-	OccStatsEntry *e;
-	bool		read_all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
-	typedef struct
-	{
-		OccStatsKey key;
-		NameData	nspname;
-		NameData	relname;
-		uint64		c[OCC_NCOUNTERS];
-	} OccStatsCopy;
-	OccStatsCopy *copies;
-	int			n = 0;
-	TimestampTz reset;
-
-	occ_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	LWLockAcquire(occ_shared->lock, LW_SHARED);
-	copies = palloc(Max(hash_get_num_entries(occ_stats_hash), 1) * sizeof(OccStatsCopy));
-	hash_seq_init(&status, occ_stats_hash);
-	while ((e = hash_seq_search(&status)) != NULL)
-	{
-		copies[n].key = e->key;
-		copies[n].nspname = e->nspname;
-		copies[n].relname = e->relname;
-		for (int k = 0; k < OCC_NCOUNTERS; k++)
-			copies[n].c[k] = pg_atomic_read_u64(&e->counters[k]);
-		n++;
-	}
-	reset = occ_shared->stats_reset;
-	LWLockRelease(occ_shared->lock);
-
-	for (int j = 0; j < n; j++)
-	{
-		Datum		values[16];
-		bool		nulls[16] = {0};
-		uint64	   *c = copies[j].c;
-		uint64		attempts;
-		int			i = 0;
-
-		if (!occ_may_see(copies[j].key.dbid, copies[j].key.relid, read_all))
-			continue;
-		values[i] = occ_database_name(copies[j].key.dbid, &nulls[i]);
-		i++;
-		values[i++] = CStringGetTextDatum(NameStr(copies[j].nspname));
-		values[i++] = CStringGetTextDatum(NameStr(copies[j].relname));
-		values[i++] = ObjectIdGetDatum(copies[j].key.relid);
-		values[i++] = Int64GetDatum(c[OCC_C_UPDATES]);
-		values[i++] = Int64GetDatum(c[OCC_C_NOOPS]);
-		values[i++] = Int64GetDatum(c[OCC_C_MERGES]);
-		values[i++] = Int64GetDatum(c[OCC_C_CONFLICTS]);
-		values[i++] = Int64GetDatum(c[OCC_C_ETAG_MISMATCHES]);
-		values[i++] = Int64GetDatum(c[OCC_C_NOT_FOUND]);
-		values[i++] = Int64GetDatum(c[OCC_C_REQUIRED]);
-		attempts = c[OCC_C_UPDATES] + c[OCC_C_NOOPS] + c[OCC_C_CONFLICTS] +
-			c[OCC_C_ETAG_MISMATCHES];
-		nulls[i] = attempts == 0;
-		values[i++] = Float8GetDatum(attempts ?
-									 (double) (c[OCC_C_CONFLICTS] + c[OCC_C_ETAG_MISMATCHES]) / attempts : 0);
-		values[i++] = Int64GetDatum(c[OCC_C_RETRIES]);
-		nulls[i] = c[OCC_C_RETRIES] == 0;
-		values[i++] = Float8GetDatum(c[OCC_C_RETRIES] ?
-									 c[OCC_C_RESOLUTION_US] / 1000.0 / c[OCC_C_RETRIES] : 0);
-		nulls[i] = c[OCC_C_RETRIES] == 0;
-		values[i++] = Float8GetDatum(c[OCC_C_RESOLUTION_MAX_US] / 1000.0);
-		values[i++] = TimestampTzGetDatum(reset);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
-
-/*
- * occ_recent_conflicts_internal() RETURNS SETOF record
- *		The conflicts in the ring buffer the caller may see, newest first;
- *		behind occ_recent_conflicts.  Copied under the lock, like occ_stats.
- */
-Datum
-occ_recent_conflicts_internal(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bool		read_all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
-	OccConflictRecord *copies;
-	uint64		n;
-
-	occ_require_shmem();
-	InitMaterializedSRF(fcinfo, 0);
-
-	LWLockAcquire(occ_shared->lock, LW_SHARED);
-	n = Min(occ_shared->ring_count, (uint64) occ_ring_size);
-	copies = palloc(Max(n, 1) * sizeof(OccConflictRecord));
-	for (uint64 j = 0; j < n; j++)
-		copies[j] = occ_shared->ring[(occ_shared->ring_count - 1 - j) % occ_ring_size];
-	LWLockRelease(occ_shared->lock);
-
-	for (uint64 j = 0; j < n; j++)
-	{
-		OccConflictRecord *rec = &copies[j];
-		Datum		values[11];
-		bool		nulls[11] = {0};
-		int			i = 0;
-		char	   *role;
-		bool		hide_row;
-
-		if (!occ_may_see(rec->dbid, rec->relid, read_all))
-			continue;
-		/* row-level security on the table: the row itself stays hidden */
-		hide_row = !read_all &&
-			check_enable_rls(rec->relid, InvalidOid, true) == RLS_ENABLED;
-		values[i++] = TimestampTzGetDatum(rec->time);
-		values[i] = occ_database_name(rec->dbid, &nulls[i]);
-		i++;
-		values[i++] = CStringGetTextDatum(NameStr(rec->nspname));
-		values[i++] = CStringGetTextDatum(NameStr(rec->relname));
-		values[i++] = CStringGetTextDatum(unpack_sql_state(rec->sqlstate));
-		nulls[i] = rec->key[0] == '\0' || hide_row;
-		values[i] = nulls[i] ? (Datum) 0 :
-			DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->key));
-		i++;
-		nulls[i] = !rec->has_expected || hide_row;
-		values[i++] = Int64GetDatum(rec->expected_version);
-		nulls[i] = hide_row;
-		values[i++] = Int64GetDatum(rec->current_version);
-		nulls[i] = rec->fields[0] == '\0' || hide_row;
-		values[i++] = rec->fields[0] ?
-			DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->fields)) : (Datum) 0;
-		role = GetUserNameFromId(rec->roleid, true);
-		nulls[i] = role == NULL;
-		values[i++] = role ? CStringGetTextDatum(role) : (Datum) 0;
-		values[i++] = CStringGetTextDatum(rec->appname);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
-
-/*
- * occ_stats_reset() RETURNS void
- *		Forgets every counter and recent conflict.
- */
-Datum
-occ_stats_reset(PG_FUNCTION_ARGS)
-{
-	HASH_SEQ_STATUS status;
-	OccStatsEntry *e;
-
-	occ_require_shmem();
-	LWLockAcquire(occ_shared->lock, LW_EXCLUSIVE);
-	hash_seq_init(&status, occ_stats_hash);
-	while ((e = hash_seq_search(&status)) != NULL)
-		hash_search(occ_stats_hash, &e->key, HASH_REMOVE, NULL);
-	occ_shared->generation++;
-	occ_shared->ring_count = 0;
-	occ_shared->untracked = 0;
-	occ_shared->stats_reset = GetCurrentTimestamp();
-	LWLockRelease(occ_shared->lock);
-	PG_RETURN_VOID();
-}
-
-/*
- * occ_stats_capacity() RETURNS record
- *		How full the statistics are: occ.max_tables, the tables with an entry,
- *		and the events not counted since the reset because the hash was full.
- */
-Datum
-occ_stats_capacity(PG_FUNCTION_ARGS)
-{
-	TupleDesc	desc;
-	Datum		values[3];
-	bool		nulls[3] = {0};
-
-	occ_require_shmem();
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	LWLockAcquire(occ_shared->lock, LW_SHARED);
-	values[0] = Int32GetDatum(occ_max_tables);
-	values[1] = Int32GetDatum((int32) hash_get_num_entries(occ_stats_hash));
-	values[2] = Int64GetDatum((int64) occ_shared->untracked);
-	LWLockRelease(occ_shared->lock);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -36,24 +36,6 @@
 PG_FUNCTION_INFO_V1(occ_trigger);
 
 /*
- * Set by occ_enable() while it backfills every existing row.  Only the
- * backfill's own statement gets the backfill's treatment: a row of the table
- * being enabled (or of one of its partitions) whose new ETag column holds the
- * random token that statement writes.  Rows that other statements change
- * meanwhile (triggers of the table, say), in this table or any other, are
- * versioned as usual.
- */
-#define OCC_BACKFILL_TOKEN_LEN	32	/* hex digits */
-
-static struct
-{
-	OccBackfill mode;
-	List	   *relids;			/* the table and its partitions */
-	Oid			last_relid;		/* the last one found in relids */
-	char		token[OCC_BACKFILL_TOKEN_LEN + 1];
-}			backfill;
-
-/*
  * UPDATEs of a row that this trigger found changed nothing, so that a caller
  * can tell such an UPDATE from one the trigger never saw (disabled, or
  * session_replication_role = replica).
@@ -80,7 +62,7 @@ typedef struct OccMoved
 	char		etag[OCC_ETAG_LEN];
 } OccMoved;
 
-static OccMoved moved;
+static OccMoved occ_moved;
 
 static int64 occ_tuple_version(OccTable *t, TupleDesc desc, HeapTuple tup, bool *isnull);
 static bool occ_tuple_keys(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys);
@@ -93,76 +75,20 @@ occ_is_move(OccTable *t, TupleDesc desc, HeapTuple tup)
 	Datum		e;
 	Datum		keys[INDEX_MAX_KEYS];
 
-	if (!moved.valid)
+	if (!occ_moved.valid)
 		return false;
-	moved.valid = false;
-	if (moved.root != t->stats_relid ||
-		moved.lxid != occ_my_lxid() || moved.cid != GetCurrentCommandId(false))
+	occ_moved.valid = false;
+	if (occ_moved.root != t->stats_relid ||
+		occ_moved.lxid != occ_my_lxid() || occ_moved.cid != GetCurrentCommandId(false))
 		return false;
 	e = heap_getattr(tup, t->etag_attnum, desc, &isnull);
 	if (isnull || VARSIZE_ANY_EXHDR(DatumGetPointer(e)) != OCC_ETAG_LEN ||
-		memcmp(VARDATA_ANY(DatumGetPointer(e)), moved.etag, OCC_ETAG_LEN) != 0)
+		memcmp(VARDATA_ANY(DatumGetPointer(e)), occ_moved.etag, OCC_ETAG_LEN) != 0)
 		return false;
-	if (occ_tuple_version(t, desc, tup, &isnull) != moved.version || isnull)
+	if (occ_tuple_version(t, desc, tup, &isnull) != occ_moved.version || isnull)
 		return false;
 	return occ_tuple_keys(t, desc, tup, keys) &&
-		occ_key_hash(t, keys) == moved.keyhash;
-}
-
-/*
- * Starts a backfill of the tables in relids (a table and its partitions);
- * returns the token its UPDATE must write into the ETag column.
- */
-const char *
-occ_backfill_begin(OccBackfill mode, List *relids)
-{
-	uint8		r[OCC_BACKFILL_TOKEN_LEN / 2];
-
-	if (!pg_strong_random(r, sizeof(r)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random backfill token")));
-	for (int i = 0; i < (int) sizeof(r); i++)
-		sprintf(backfill.token + 2 * i, "%02x", r[i]);
-	backfill.relids = relids;
-	backfill.last_relid = InvalidOid;
-	backfill.mode = mode;
-	return backfill.token;
-}
-
-/* Ends the backfill (also when it failed). */
-void
-occ_backfill_end(void)
-{
-	backfill.mode = OCC_BACKFILL_NONE;
-	backfill.relids = NIL;
-	backfill.last_relid = InvalidOid;
-}
-
-/* Is this UPDATE a row of the running backfill?  Which kind, then. */
-static OccBackfill
-occ_backfill_of(OccTable *t, TupleDesc desc, HeapTuple newtup)
-{
-	bool		isnull;
-	Datum		d;
-	text	   *e;
-
-	if (backfill.mode == OCC_BACKFILL_NONE)
-		return OCC_BACKFILL_NONE;
-	if (t->relid != backfill.last_relid)
-	{
-		if (!list_member_oid(backfill.relids, t->relid))
-			return OCC_BACKFILL_NONE;
-		backfill.last_relid = t->relid;
-	}
-	d = heap_getattr(newtup, t->etag_attnum, desc, &isnull);
-	if (isnull)
-		return OCC_BACKFILL_NONE;
-	e = DatumGetTextPP(d);
-	if (VARSIZE_ANY_EXHDR(e) != OCC_BACKFILL_TOKEN_LEN ||
-		memcmp(VARDATA_ANY(e), backfill.token, OCC_BACKFILL_TOKEN_LEN) != 0)
-		return OCC_BACKFILL_NONE;
-	return backfill.mode;
+		occ_key_hash(t, keys) == occ_moved.keyhash;
 }
 
 /* Do two non-null values of a column hold the same bytes? */
@@ -614,13 +540,13 @@ occ_trigger(PG_FUNCTION_ARGS)
 
 	if (isupdate && t->is_partition && !etag_null)
 	{
-		moved.valid = true;
-		moved.root = t->stats_relid;
-		moved.lxid = occ_my_lxid();
-		moved.cid = GetCurrentCommandId(false);
-		moved.keyhash = occ_key_hash(t, keys);
-		moved.version = version;
-		memcpy(moved.etag, VARDATA(DatumGetPointer(etag)), OCC_ETAG_LEN);
+		occ_moved.valid = true;
+		occ_moved.root = t->stats_relid;
+		occ_moved.lxid = occ_my_lxid();
+		occ_moved.cid = GetCurrentCommandId(false);
+		occ_moved.keyhash = occ_key_hash(t, keys);
+		occ_moved.version = version;
+		memcpy(occ_moved.etag, VARDATA(DatumGetPointer(etag)), OCC_ETAG_LEN);
 	}
 	return PointerGetDatum(newtup);
 }

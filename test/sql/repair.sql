@@ -21,3 +21,26 @@ SELECT x, row_version FROM rp;
 SELECT occ_enable('rp', version_column => 'row_version', etag_column => 'tag');
 SELECT occ_update('rp', 1, 2, '{"x": 4}')->>'row_version' AS version_after_update;
 DROP TABLE rp;
+-- A version or field versions column retyped after occ_enable():
+-- writes and occ_enable() refuse it with the same check and message (42804).
+CREATE TABLE rp_type (id int PRIMARY KEY, x int);
+SELECT occ_enable('rp_type', granularity => 'field');
+ALTER TABLE rp_type ALTER COLUMN version TYPE numeric;
+\set VERBOSITY terse
+INSERT INTO rp_type VALUES (1, 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT occ_enable('rp_type', granularity => 'field');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+ALTER TABLE rp_type ALTER COLUMN version TYPE bigint;
+ALTER TABLE rp_type ALTER COLUMN field_versions TYPE json;
+\set VERBOSITY terse
+INSERT INTO rp_type VALUES (1, 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT occ_enable('rp_type', granularity => 'field');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+ALTER TABLE rp_type ALTER COLUMN field_versions TYPE jsonb;
+INSERT INTO rp_type VALUES (1, 1);
+SELECT id, version FROM rp_type;
+DROP TABLE rp_type;

@@ -488,6 +488,20 @@ for my $role (qw(stats_none stats_all))
 is($node->safe_psql('postgres', 'SELECT count(*) FROM occ_stats'),
 	'7', 'the refused resets cleared nothing');
 
+# The library checks the column count of the SQL definition it serves (as
+# pg_stat_statements does): a definition it does not know, here two columns,
+# gets an error instead of rows cut to fit.
+foreach my $fn (qw(occ_stats_internal occ_recent_conflicts_internal))
+{
+	$e = sql_error(
+		$node, 'postgres', qq{
+		CREATE FUNCTION pg_temp.${fn}_two(OUT a pg_catalog.text, OUT b pg_catalog.text) RETURNS SETOF record
+			LANGUAGE c AS '\$libdir/occ', '$fn';
+		SELECT * FROM pg_temp.${fn}_two();});
+	is($e->{sqlstate}, 'XX000', "$fn with a two-column definition: an error");
+	is($e->{message}, 'incorrect number of output arguments', '  saying so');
+}
+
 $node->safe_psql('postgres', 'SELECT occ_stats_reset()');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM occ_stats'),
 	'0', 'occ_stats_reset() by the superuser clears every counter');
