@@ -8,7 +8,7 @@
 OCC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/vendor.sh
 . "$OCC_ROOT/scripts/vendor.sh"
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PG_CONFIG=${PG_CONFIG:-$OCC_SYSTEM_PG_CONFIG}
 PG_BIN=$(dirname "$PG_CONFIG")
 OCC_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl perl make gcc libc6-dev pgbouncer)
 # what building PostgreSQL and Citus from source needs besides
@@ -27,7 +27,7 @@ occ_use_pg() {
 }
 
 # The major version of the PostgreSQL PG_CONFIG names (15, 17, 18).
-occ_pg_major() { "$PG_CONFIG" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/'; }
+occ_pg_major() { occ_major_of "$PG_CONFIG"; }
 
 # Copy the PostgreSQL that PG_CONFIG names into $OCC_WORK/pg<major>/, keeping the
 # relative layout of its directories (PostgreSQL finds its files relative to its

@@ -11,7 +11,7 @@ tree=$1 work=$2
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 OCC_WORK=$work # for occ_as_pg
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config # the system's, which the package is for
+PG_CONFIG=$OCC_SYSTEM_PG_CONFIG # the system's, which the package is for
 PKG=postgresql-15-occ
 SYSTEM_DIRS=(/usr/lib/postgresql/15/lib /usr/share/postgresql/15/extension)
 dir=$work/package # clean copies: src/ (built by root), tests/ (postgres's); the .deb

@@ -59,14 +59,19 @@ stub_missing_expected() { # $1: glob of the tests
 	done
 }
 
-# $1 names a selection variable (OCC_REGRESS...) and $2 the Makefile variable it sets.
-only() { if [ -n "${!1:-}" ]; then echo "$2=${!1}"; else echo "OCC_ALL=1"; fi; }
-suite_regress() { stub_missing_expected 'test/sql/*.sql' && make_installcheck ISOLATION= TAP_TESTS= "$(only OCC_REGRESS REGRESS)"; }
-suite_isolation() { stub_missing_expected 'test/specs/*.spec' && make_installcheck REGRESS= TAP_TESTS= "$(only OCC_ISOLATION ISOLATION)"; }
+# make installcheck with the arguments after $2, plus "$2=<value of $1>" when the
+# selection variable $1 (OCC_REGRESS, OCC_ISOLATION) is set.
+installcheck_only() {
+	local var=$1 mk=$2
+	shift 2
+	if [ -n "${!var:-}" ]; then make_installcheck "$@" "$mk=${!var}"; else make_installcheck "$@"; fi
+}
+suite_regress() { stub_missing_expected 'test/sql/*.sql' && installcheck_only OCC_REGRESS REGRESS ISOLATION= TAP_TESTS=; }
+suite_isolation() { stub_missing_expected 'test/specs/*.spec' && installcheck_only OCC_ISOLATION ISOLATION REGRESS= TAP_TESTS=; }
 suite_tap() {
-	local sel=OCC_ALL=1
-	[ -z "${OCC_TAP:-}" ] || sel="PROVE_TESTS=$(printf 'test/t/%s.pl ' $OCC_TAP)"
-	make_installcheck REGRESS= ISOLATION= "$sel"
+	# OCC_TAP names files without directory and suffix (004_dump_restore)
+	local OCC_TAP_FILES=${OCC_TAP:+$(printf 'test/t/%s.pl ' $OCC_TAP)}
+	installcheck_only OCC_TAP_FILES PROVE_TESTS REGRESS= ISOLATION=
 }
 
 # Citus for this PostgreSQL (built once per machine by occ_citus_for in vendor.sh,

@@ -10,6 +10,10 @@
 OCC_CACHE=${OCC_CACHE:-/var/cache/occ}
 OCC_VENDOR=${OCC_VENDOR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared/vendor}
 OCC_PG_RELEASES=(17.11 18.6)   # the source-built majors; 15 comes from Debian
+OCC_SYSTEM_PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+
+# The major version (15, 17, 18) of the PostgreSQL that pg_config $1 belongs to.
+occ_major_of() { "$1" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/'; }
 OCC_CITUS_RELEASE=13.2.2
 
 # SHA-256 of vendored file $1 as listed in SHA256SUMS, after checking the file itself.
@@ -42,7 +46,7 @@ occ_vendor_run() {
 # source build, building it first when the cache is missing or stale.
 occ_pg_config_for() {
 	local major=$1 release sum prefix src log
-	if [ "$major" = 15 ]; then echo /usr/lib/postgresql/15/bin/pg_config; return 0; fi
+	if [ "$major" = 15 ]; then echo "$OCC_SYSTEM_PG_CONFIG"; return 0; fi
 	release=$(occ_pg_release "$major") || return 1
 	sum=$(occ_vendor_sum "postgresql-$release.tar.bz2") || return 1
 	prefix=$OCC_CACHE/pg-$release
@@ -71,7 +75,7 @@ occ_citus_for() {
 	sum=$(occ_vendor_sum "citus-$OCC_CITUS_RELEASE.tar.gz") || return 1
 	psum=$(occ_vendor_sum "citus-$OCC_CITUS_RELEASE-pg15-have_createdb_privilege.patch") || return 1
 	key="$sum $psum $("$pg_config" --version)"
-	dest=$OCC_CACHE/citus-$OCC_CITUS_RELEASE-pg$("$pg_config" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
+	dest=$OCC_CACHE/citus-$OCC_CITUS_RELEASE-pg$(occ_major_of "$pg_config")
 	if [ "$(cat "$dest/.source-sha256" 2>/dev/null)" != "$key" ]; then
 		echo "==> building Citus $OCC_CITUS_RELEASE into $dest (once per machine, about 6 minutes)" >&2
 		rm -rf "$dest" "$OCC_CACHE/src-citus"
@@ -95,7 +99,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	[ $# -gt 0 ] || set -- 17 18 citus
 	for what in "$@"; do
 		case $what in
-		citus) occ_citus_for /usr/lib/postgresql/15/bin/pg_config ;;
+		citus) occ_citus_for "$OCC_SYSTEM_PG_CONFIG" ;;
 		*) occ_pg_config_for "$what" ;;
 		esac
 	done
