@@ -2,7 +2,11 @@
 # enabled: the apply worker runs as session_replication_role = replica, so the
 # trigger does not fire and the subscriber keeps the publisher's versions and
 # ETags exactly (initial copy, inserts, updates, deletes).  Local writes on the
-# subscriber are still versioned by the trigger.
+# subscriber are still versioned by the trigger.  Row history (occ 1.2): with
+# the history table in the publication next to its table, the subscriber's
+# history is the publisher's, record for record (its own trigger records
+# nothing for applied rows, so there are no duplicates), and the history
+# functions and a stale merge work from it on the subscriber.
 use strict;
 use warnings;
 
@@ -28,6 +32,8 @@ CREATE TABLE items (sku text PRIMARY KEY, qty int, lock_version integer NOT NULL
 SELECT occ_enable('items', 'lock_version', 'tag', 'row', 'next');
 CREATE TABLE notes (id int PRIMARY KEY, a text, b text);
 SELECT occ_enable('notes', granularity => 'field');
+CREATE TABLE hdocs (id int PRIMARY KEY, title text, body jsonb);
+SELECT occ_enable('hdocs', history => 3);
 };
 $pub->safe_psql('postgres', $schema);
 $sub->safe_psql('postgres', $schema);
@@ -48,7 +54,13 @@ INSERT INTO items VALUES ('a', 1), ('b', 2), ('c', 3);  -- version 0, the DEFAUL
 UPDATE items SET qty = 10, lock_version = 1 WHERE sku = 'a' AND lock_version = 0;
 INSERT INTO notes VALUES (1, 'a', 'b'), (2, 'a', 'b');
 SELECT occ_update('notes', 1, 1, '{"a": "a2"}');
-CREATE PUBLICATION occ_pub FOR TABLE docs, items, notes;
+INSERT INTO hdocs VALUES (1, 'one', '{"a": {"b": {"c": 1, "d": 1}}}'), (2, 'two', NULL),
+                         (3, 'three', NULL);
+SET occ.reason = 'before the subscription';
+SELECT occ_update('hdocs', 1, 1, '{"title": "one v2"}');
+RESET occ.reason;
+SELECT occ_update('hdocs', 2, 1, '{"title": "two v2"}');
+CREATE PUBLICATION occ_pub FOR TABLE docs, items, notes, hdocs, hdocs_occ_history;
 });
 
 my $pub_connstr = $pub->connstr . ' dbname=postgres';
@@ -59,6 +71,25 @@ $sub->wait_for_subscription_sync($pub, 'occ_sub');
 my $docs_q  = 'SELECT id, title, body, version, etag FROM docs ORDER BY id';
 my $items_q = 'SELECT sku, qty, lock_version, tag FROM items ORDER BY sku';
 my $notes_q = 'SELECT id, a, b, version, etag, field_versions FROM notes ORDER BY id';
+my $hdocs_q = 'SELECT id, title, body, version, etag FROM hdocs ORDER BY id';
+my $htable_q = 'SELECT * FROM hdocs_occ_history ORDER BY id, occ_slot';
+my $hist_q = q{
+SELECT k.id, h.* FROM (SELECT id FROM hdocs WHERE id < 1000) k, occ_history('hdocs', k.id) h
+ ORDER BY k.id, h.version};
+my $dup_q = q{
+SELECT count(*), count(DISTINCT (id, occ_version)), count(occ_row) FROM hdocs_occ_history WHERE id < 1000};
+
+is($sub->safe_psql('postgres', $hdocs_q),
+	$pub->safe_psql('postgres', $hdocs_q),
+	'initial copy: the table with history identical');
+is($sub->safe_psql('postgres', $htable_q),
+	$pub->safe_psql('postgres', $htable_q),
+	'initial copy: its history table identical, record for record');
+is($sub->safe_psql('postgres', $hist_q),
+	$pub->safe_psql('postgres', $hist_q),
+	'initial copy: occ_history answers the same on the subscriber');
+is($sub->safe_psql('postgres', $dup_q), '5|5|2',
+	'initial copy: 5 records and 2 row images, no duplicates');
 
 is($sub->safe_psql('postgres', $docs_q),
 	$pub->safe_psql('postgres', $docs_q),
@@ -94,8 +125,39 @@ DELETE FROM items WHERE sku = 'c';
 INSERT INTO items VALUES ('d', 4);
 SELECT occ_update('notes', 1, 1, '{"b": "b2"}');   -- stale, merged
 SELECT occ_update('notes', 2, 1, '{"a": "x", "b": "y"}');
+SET occ.reason = 'replicated';
+SELECT occ_update('hdocs', 1, 2, '{"body": {"a": {"b": {"c": 2}}}}');
+RESET occ.reason;
+SELECT occ_update('hdocs', 1, 3, '{"title": "one v4"}');
+SELECT occ_update('hdocs', 1, 4, '{"body": {"a": {"b": {"c": 3}}}}');
+UPDATE hdocs SET title = 'one v6' WHERE id = 1;
+SELECT occ_delete('hdocs', 2, 2);
+UPDATE hdocs SET body = '{"x": 1}' WHERE id = 3;
+INSERT INTO hdocs VALUES (4, 'four', NULL);
 });
 $pub->wait_for_catchup('occ_sub');
+
+is($sub->safe_psql('postgres', $hdocs_q),
+	$pub->safe_psql('postgres', $hdocs_q),
+	'after changes: the table with history identical');
+is($sub->safe_psql('postgres', $htable_q),
+	$pub->safe_psql('postgres', $htable_q),
+	'after changes: its history table identical, record for record');
+is($sub->safe_psql('postgres', $hist_q),
+	$pub->safe_psql('postgres', $hist_q),
+	'after changes: occ_history answers the same on the subscriber');
+is( $sub->safe_psql(
+		'postgres', q{
+SELECT string_agg(id || ':' || version || ':' || coalesce(reason, '-'), ',' ORDER BY id, version)
+  FROM hdocs_occ_history AS h(id, slot, version, etag, at, who, reason)}),
+	'1:3:replicated,1:4:-,1:5:-,1:6:-,3:1:-,3:2:-,4:1:-',
+	'the subscriber holds exactly the publisher\'s records: hdocs 1 versions 3 to 6, none of deleted hdocs 2');
+is($sub->safe_psql('postgres', $dup_q), '7|7|4',
+	'after changes: 7 records and 4 row images, no duplicates');
+is( $sub->safe_psql('postgres',
+		q{SELECT occ_row_at('hdocs', 1, 4)->>'title', occ_diff('hdocs', 1, 3, 6) - 'etag'}),
+	'one v4|{"body": {"a": {"b": {"c": 3}}}, "title": "one v6", "version": 6}',
+	'occ_row_at and occ_diff read the replicated history on the subscriber');
 
 is($sub->safe_psql('postgres', $docs_q),
 	$pub->safe_psql('postgres', $docs_q),
@@ -163,6 +225,13 @@ is( sql_error($sub, 'postgres',
 		q{SELECT occ_update('docs', 1001, 1, '{"title": "stale"}')})->{sqlstate},
 	'OC409',
 	'a stale version on a local row of the subscriber conflicts');
+is( $sub->safe_psql(
+		'postgres', q{
+INSERT INTO hdocs VALUES (1001, 'local', '{"a": 1}');
+SELECT occ_update('hdocs', 1001, 1, '{"title": "local v2"}');
+SELECT string_agg(version::text, ',' ORDER BY version) FROM occ_history('hdocs', 1001)}),
+	'1,2',
+	'local writes on the subscriber record history');
 
 # With the subscription disabled, a local write to a replicated row is
 # versioned locally like any other write.
@@ -197,6 +266,18 @@ my $fe = sql_error($sub, 'postgres', q{SELECT occ_update('notes', 1, 2, '{"b": "
 is($fe->{sqlstate}, 'OC409', 'a local stale update of a changed field conflicts');
 is_deeply(decode_detail($fe->{detail})->{conflicting_fields},
 	['b'], 'and names the field');
+
+# A stale update on the subscriber merges against the replicated history: a
+# client read hdocs 1 at version 4; /body/a/b/c and the title changed since.
+is( $sub->safe_psql(
+		'postgres',
+		q{SELECT r->>'version', r->'body' FROM occ_update('hdocs', 1, 4, '{"body": {"a": {"b": {"d": 7}}}}') r}),
+	'7|{"a": {"b": {"c": 3, "d": 7}}}',
+	'a local stale update merges three levels deep against the replicated history');
+my $he = sql_error($sub, 'postgres', q{SELECT occ_update('hdocs', 1, 4, '{"title": "x"}')});
+is($he->{sqlstate}, 'OC409', 'a local stale update of a path changed since conflicts');
+is_deeply(decode_detail($he->{detail})->{conflicting_paths},
+	['/title'], 'at that path');
 
 $sub->stop;
 $pub->stop;

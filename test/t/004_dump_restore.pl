@@ -3,7 +3,12 @@
 # configuration and the per-database secret come back identical, so ETags that
 # clients hold from before the dump still match; the trigger is created after
 # the data, so loading does not reset versions; the restored tables keep
-# working.  occ lives in its own schema, off the search_path.
+# working.  occ lives in its own schema, off the search_path.  Row history
+# (occ 1.2) comes along: the history table's rows, owner and privileges, so
+# occ_history, occ_row_at and occ_diff answer the same, the restored trigger
+# keeps recording (and deleting) history, and a stale occ_update still merges
+# against a version kept before the dump.  Custom format (pg_restore, on the
+# same node and, in parallel, on another) and plain format (psql).
 use strict;
 use warnings;
 
@@ -67,6 +72,25 @@ INSERT INTO notes VALUES (1, 'a', 'b');
 SELECT occx.occ_update('notes', 1, 1, '{"a": "a2"}');
 SELECT occx.occ_update('notes', 1, 1, '{"b": "b2"}');   -- stale, merged
 
+-- history: the current version and the 3 before it of each row.  hdocs 1
+-- goes to version 6 (versions 3 to 6 kept), with an occ.reason on version 2
+-- (no longer kept) and version 5; hdocs 2 is at version 2, hdocs 3 was deleted.
+CREATE TABLE hdocs (id int PRIMARY KEY, title text, body jsonb);
+SELECT occx.occ_enable('hdocs', history => 3);
+INSERT INTO hdocs VALUES (1, 'one', '{"a": {"b": {"c": 1, "d": 1}}, "n": 0}'),
+                         (2, 'two', '{}'), (3, 'three', NULL);
+SET occ.reason = 'import';
+SELECT occx.occ_update('hdocs', 1, 1, '{"title": "one v2"}');
+RESET occ.reason;
+SELECT occx.occ_update('hdocs', 1, 2, '{"body": {"n": 1}}');
+SELECT occx.occ_update('hdocs', 1, 3, '{"body": {"a": {"b": {"c": 2}}}}');
+SET occ.reason = 'rename';
+SELECT occx.occ_update('hdocs', 1, 4, '{"title": "one v5"}');
+RESET occ.reason;
+SELECT occx.occ_update('hdocs', 1, 5, '{"body": {"a": {"b": {"c": 3}}}}');
+UPDATE hdocs SET title = 'two v2' WHERE id = 2;
+DELETE FROM hdocs WHERE id = 3;
+
 -- enabled, then disabled: columns stay, no trigger, not in occ_tables
 CREATE TABLE retired (id int PRIMARY KEY, v text);
 SELECT occx.occ_enable('retired');
@@ -89,11 +113,45 @@ my $trig_q   = q{
 SELECT tgrelid::regclass, tgname, pg_get_triggerdef(oid)
   FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgrelid::regclass::text, tgname};
 
+# History as the functions show it (every kept version of every row), the
+# history table itself (superuser), and who may read it.
+my %hist = (
+	occ_history => q{
+SELECT k.id, h.* FROM (VALUES (1), (2)) k(id), occx.occ_history('hdocs', k.id) h
+ ORDER BY k.id, h.version},
+	occ_row_at => q{
+SELECT v, occx.occ_row_at('hdocs', 1, v) FROM generate_series(3, 6) v ORDER BY v},
+	occ_diff => q{
+SELECT occx.occ_diff('hdocs', 1, 3, 6), occx.occ_diff('hdocs', 1, 5, 4),
+       occx.occ_diff('hdocs', 2, 1, 2)},
+	table => q{SELECT * FROM hdocs_occ_history ORDER BY id, occ_slot},
+	acl => q{
+SELECT c.relname, c.relowner::regrole, c.relacl, c.relkind
+  FROM pg_class c WHERE c.relname = 'hdocs_occ_history'},
+	depend => q{
+SELECT count(*) FROM pg_depend
+ WHERE classid = 'pg_class'::regclass AND objid = 'hdocs_occ_history'::regclass
+   AND refclassid = 'pg_class'::regclass AND refobjid = 'hdocs'::regclass},
+	config => q{SELECT table_name, history FROM occx.occ_tables ORDER BY table_name::text},);
+
 # What the source looks like, and what a client holds from before the dump.
 my %before = map { $_ => $src->safe_psql('app', $tables{$_}) } keys %tables;
 my $conf_before   = $src->safe_psql('app', $conf_q);
 my $secret_before = $src->safe_psql('app', $secret_q);
 my $trig_before   = $src->safe_psql('app', $trig_q);
+my %hist_before = map { $_ => $src->safe_psql('app', $hist{$_}) } keys %hist;
+
+# The history the source keeps, so that the comparisons below compare something.
+is( $src->safe_psql(
+		'app',
+		q{SELECT string_agg(version || ':' || coalesce(reason, '-') || ':' || (changes IS NULL),
+                            ',' ORDER BY version)
+            FROM occx.occ_history('hdocs', 1)}),
+	'3:-:true,4:-:false,5:rename:false,6:-:false',
+	'the source keeps versions 3 to 6 of hdocs 1 (the oldest without changes), with their reasons');
+is( $src->safe_psql('app', q{SELECT count(*) FROM hdocs_occ_history WHERE id = 3}),
+	'0', 'the source kept no history of the deleted hdocs 3');
+isnt($hist_before{depend}, '0', 'the history table depends on its table in the source');
 is( $src->safe_psql('app', 'SELECT count(*) FROM docs WHERE version > 1'),
 	'25', 'the source has rows beyond version 1');
 my ($v9, $e9) = split /\|/,
@@ -103,17 +161,23 @@ is($v9, '3', 'docs 9 is at version 3 before the dump');
 my $dump = $src->basedir . '/app.dump';
 $src->command_ok([ 'pg_dump', '-Fc', '-f', $dump, 'app' ], 'pg_dump -Fc');
 
+my $plain = $src->basedir . '/app.sql';
+$src->command_ok([ 'pg_dump', '-Fp', '-f', $plain, 'app' ], 'pg_dump -Fp');
+
 my @targets = (
-	[ $src,   'same node',    [] ],
-	[ $other, 'another node', [ '-j', '2' ] ],);
+	[ $src,   'same node',    [ 'pg_restore', '--exit-on-error', '-d', 'restored', $dump ] ],
+	[ $other, 'another node', [ 'pg_restore', '--exit-on-error', '-j', '2', '-d', 'restored', $dump ] ],
+	[
+		$other, 'plain format',
+		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'restored', '-f', $plain ]
+	],);
 for my $t (@targets)
 {
-	my ($node, $where, $opts) = @$t;
+	my ($node, $where, $restore) = @$t;
 
+	$node->safe_psql('postgres', 'DROP DATABASE IF EXISTS restored');
 	$node->safe_psql('postgres', 'CREATE DATABASE restored');
-	$node->command_ok(
-		[ 'pg_restore', '--exit-on-error', @$opts, '-d', 'restored', $dump ],
-		"pg_restore on the $where");
+	$node->command_ok($restore, "restore ($where): $restore->[0]");
 
 	for my $tbl (sort keys %tables)
 	{
@@ -191,6 +255,78 @@ for my $t (@targets)
 			q{UPDATE retired SET v = 'c' RETURNING version}),
 		'2',
 		"$where: a disabled table stays disabled after restore");
+
+	restored_history($node, $where);
+}
+
+# Row history after a restore into database "restored" of $node.
+sub restored_history
+{
+	my ($node, $where) = @_;
+
+	for my $h (sort keys %hist)
+	{
+		is($node->safe_psql('restored', $hist{$h}),
+			$hist_before{$h}, "$where: history identical ($h)");
+	}
+	my $gone = sql_error($node, 'restored', q{SELECT occx.occ_row_at('hdocs', 1, 2)});
+	is($gone->{sqlstate}, 'OC410', "$where: a version dropped before the dump is still gone (OC410)");
+	is(decode_detail($gone->{detail})->{oldest_kept_version},
+		3, "$where: and the oldest kept version is still 3");
+
+	# A client read hdocs 1 at version 4 before the dump.  Since then the title
+	# and /body/a/b/c changed: a patch of /body/a/b/c conflicts, one of
+	# /body/a/b/d merges (against the image of version 4 from the dump).
+	my $c = sql_error($node, 'restored',
+		q{SELECT occx.occ_update('hdocs', 1, 4, '{"body": {"a": {"b": {"c": 9}}}}')});
+	is($c->{sqlstate}, 'OC409', "$where: a stale change of a path changed since conflicts");
+	is_deeply(decode_detail($c->{detail})->{conflicting_paths},
+		['/body/a/b/c'], "$where: at that path");
+	is_deeply(decode_detail($c->{detail})->{reasons},
+		['rename'], "$where: with the reason recorded before the dump");
+	is( $node->safe_psql(
+			'restored', q{
+SET occ.reason = 'after restore';
+SELECT r->>'version', r->>'title', r->'body'
+  FROM occx.occ_update('hdocs', 1, 4, '{"body": {"a": {"b": {"d": 9}}}}') r}),
+		'7|one v5|{"a": {"b": {"c": 3, "d": 9}}, "n": 1}',
+		"$where: a stale occ_update three levels deep merges against a kept version");
+
+	# The restored trigger recorded that version, and keeps 3 before it.
+	is( $node->safe_psql(
+			'restored', q{
+SELECT string_agg(version || ':' || coalesce(reason, '-'), ',' ORDER BY version),
+       bool_and(changed_by = current_user) FILTER (WHERE version = 7),
+       max(changed_at) FILTER (WHERE version = 7) > max(changed_at) FILTER (WHERE version = 6)
+  FROM occx.occ_history('hdocs', 1)}),
+		'4:-,5:rename,6:-,7:after restore|t|t',
+		"$where: the restored trigger records the new version, who and why, and keeps 3 before it");
+	is( $node->safe_psql('restored',
+			q{SELECT occx.occ_diff('hdocs', 1, 6, 7) - 'etag'}),
+		'{"body": {"a": {"b": {"d": 9}}}, "version": 7}',
+		"$where: the merged version's change is the client's patch alone");
+	is(sql_error($node, 'restored', q{SELECT occx.occ_row_at('hdocs', 1, 3)})->{sqlstate},
+		'OC410', "$where: version 3 is no longer kept after the new version");
+	is( $node->safe_psql('restored',
+			q{SELECT count(*), count(occ_row) FROM hdocs_occ_history WHERE id = 1}),
+		'4|3', "$where: 4 records, 3 row images for hdocs 1 (history => 3)");
+
+	# INSERT and DELETE after the restore.
+	is( $node->safe_psql(
+			'restored', q{
+INSERT INTO hdocs VALUES (4, 'four', NULL);
+SELECT occx.occ_update('hdocs', 4, 1, '{"title": "four v2"}');
+SELECT string_agg(version::text, ',' ORDER BY version) FROM occx.occ_history('hdocs', 4)}),
+		'1,2',
+		"$where: a row inserted after the restore gets its history");
+	$node->safe_psql('restored', q{SELECT occx.occ_delete('hdocs', 2, 2)});
+	is($node->safe_psql('restored', q{SELECT count(*) FROM hdocs_occ_history WHERE id = 2}),
+		'0', "$where: deleting a restored row deletes its history");
+
+	# Dropping the table drops its history (the dependency came along).
+	$node->safe_psql('restored', 'DROP TABLE hdocs');
+	is($node->safe_psql('restored', q{SELECT to_regclass('hdocs_occ_history') IS NULL}),
+		't', "$where: DROP TABLE drops the restored history table too");
 }
 
 # A database owner who is not a superuser cannot read occ_secret, so their

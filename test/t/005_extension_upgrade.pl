@@ -7,7 +7,8 @@
 # CREATE EXTENSION of that version in another database, and an enabled table
 # with data must keep its versions, ETags, secret and behaviour.  Upgrade
 # scripts off that walk are run on their own.  With no upgrade scripts this
-# still checks each install script against the default install.
+# still checks each install script against the default install.  From 1.1 to
+# 1.2, history is then turned on for tables enabled under 1.1.
 use strict;
 use warnings;
 
@@ -272,6 +273,79 @@ for my $from (sort { vcmp($a, $b) } keys %edges)
 		is($node->safe_psql($db, $state_q), $state,
 			"upgrade script $from -> $to: data and secret kept");
 	}
+}
+
+# 3b. Row history (occ 1.2) on tables enabled under 1.1: ALTER EXTENSION occ
+#     UPDATE from 1.1, then occ_enable(..., history => N) on an enabled table
+#     with data.  The history table is the caller's, not the extension's, so the
+#     extension's objects are still those of a fresh install.
+if ($all{'1.1'} && vcmp($default, '1.2') >= 0)
+{
+	my $db = fresh_db('1.1');
+	$node->safe_psql($db, $data_sql);
+	my $state = $node->safe_psql($db, $state_q);
+	$node->safe_psql($db, 'ALTER EXTENSION occ UPDATE');
+	is($node->safe_psql($db, $state_q), $state, "1.1 -> $default: data and secret kept");
+
+	# docs 1 is at version 2 from 1.1: history starts with it.
+	$node->safe_psql($db, q{SELECT occ_enable('docs', history => 2)});
+	is($node->safe_psql($db, q{SELECT history FROM occ_tables WHERE table_name = 'docs'::regclass}),
+		'2', "1.1 -> $default: occ_enable(..., history => 2) on a 1.1 table");
+	same_as_fresh($db, $default, "1.1 -> $default with a history table");
+	is( $node->safe_psql(
+			$db, q{
+SELECT c.relowner::regrole = current_user::regrole,
+       NOT has_table_privilege('public', c.oid, 'SELECT'),
+       NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                      AND d.objid = c.oid AND d.deptype = 'e')
+  FROM pg_class c WHERE c.oid = 'docs_occ_history'::regclass}),
+		't|t|t',
+		"1.1 -> $default: the history table is the caller's, closed to PUBLIC, no extension member");
+
+	is( $node->safe_psql(
+			$db, q{
+SET occ.reason = 'after the upgrade';
+SELECT occ_update('docs', 1, 2, '{"body": {"a": {"b": 1}}}')->>'version';
+SELECT occ_update('docs', 1, 3, '{"title": "four"}')->>'version';
+SELECT string_agg(concat_ws(':', version, (changed_at IS NOT NULL)::text,
+                            coalesce((changed_by = current_user)::text, '-'),
+                            coalesce(reason, '-'), (changes IS NOT NULL)::text), ',' ORDER BY version)
+  FROM occ_history('docs', 1)}),
+		"3
+4
+2:false:-:-:false,3:true:true:after the upgrade:true,4:true:true:after the upgrade:true",
+		"1.1 -> $default: updates record history; the version from 1.1 has no when, who, why or changes");
+	is( $node->safe_psql($db, q{SELECT occ_row_at('docs', 1, 2)->>'title'}),
+		'one', "1.1 -> $default: occ_row_at gives the row as 1.1 left it");
+	is( $node->safe_psql(
+			$db,
+			q{SELECT r->>'version', r->>'title', r->'body' FROM occ_update('docs', 1, 2, '{"body": {"a": {"c": 2}}}') r}
+		),
+		'5|four|{"a": {"b": 1, "c": 2}}',
+		"1.1 -> $default: a stale update merges against the kept version from 1.1");
+	is(sql_error($node, $db, q{SELECT occ_row_at('docs', 1, 2)})->{sqlstate},
+		'OC410', "1.1 -> $default: and history => 2 then keeps versions 3 to 5 only");
+
+	# The trigger made by 1.1 fired BEFORE INSERT OR UPDATE; with history it
+	# also deletes a row's history with the row.
+	$node->safe_psql($db, q{SELECT occ_delete('docs', 1, 5)});
+	is($node->safe_psql($db, q{SELECT count(*) FROM docs_occ_history WHERE id = 1}),
+		'0', "1.1 -> $default: deleting a row deletes its history");
+
+	# The ORM table from 1.1 (version_input next) takes history too.
+	is( $node->safe_psql(
+			$db, q{
+SELECT occ_enable('items', 'lock_version', 'tag', 'row', 'next', history => 1);
+UPDATE items SET qty = 2, lock_version = 2 WHERE sku = 'a' AND lock_version = 1;
+SELECT string_agg(version::text, ',' ORDER BY version) FROM occ_history('items', 'a')}),
+		'1,2',
+		"1.1 -> $default: history on a version_input next table from 1.1");
+
+	# Off again: the history table goes.
+	$node->safe_psql($db, q{SELECT occ_enable('docs', history => 0)});
+	is($node->safe_psql($db, q{SELECT to_regclass('docs_occ_history') IS NULL}),
+		't', "1.1 -> $default: history => 0 drops the history table");
+	same_as_fresh($db, $default, "1.1 -> $default after history => 0");
 }
 
 # 4. Every installable version reaches the default by ALTER EXTENSION occ UPDATE.

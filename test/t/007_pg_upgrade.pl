@@ -2,8 +2,11 @@
 # with occ installed there) to the PostgreSQL running this test, with occ preloaded on
 # both: every version, ETag, field_versions and the secret survive, the occ_tables
 # configuration is unchanged, an ETag a client read before the upgrade still passes
-# occ_update_if_match after it, and a stale one still gets OC412.  scripts/test.sh
-# sets OCC_UPGRADE_FROM when it runs 15 and a newer version in one run.
+# occ_update_if_match after it, and a stale one still gets OC412.  Row history
+# (occ 1.2) survives too: the history table, what occ_history and occ_row_at
+# answer, the trigger's recording and a stale merge against a version kept
+# before the upgrade.  scripts/test.sh sets OCC_UPGRADE_FROM when it runs 15
+# and a newer version in one run.
 use strict;
 use warnings;
 
@@ -69,6 +72,16 @@ SELECT occx.occ_enable('notes', granularity => 'field');
 INSERT INTO notes VALUES (1, 'a', 'b', '{"x": 1, "y": 2}');
 SELECT occx.occ_update('notes', 1, 1, '{"a": "a2"}');
 SELECT occx.occ_update('notes', 1, 1, '{"b": "b2", "doc": {"y": 3}}');
+
+-- row history: hdocs 1 at version 4, versions 2 to 4 kept
+CREATE TABLE shop.hdocs (id int PRIMARY KEY, title text, body jsonb);
+SELECT occx.occ_enable('shop.hdocs', history => 2);
+INSERT INTO shop.hdocs VALUES (1, 'one', '{"a": {"b": {"c": 1, "d": 1}}}'), (2, 'two', NULL);
+SELECT occx.occ_update('shop.hdocs', 1, 1, '{"title": "one v2"}');
+SET occ.reason = 'before the upgrade';
+SELECT occx.occ_update('shop.hdocs', 1, 2, '{"body": {"a": {"b": {"c": 2}}}}');
+RESET occ.reason;
+SELECT occx.occ_update('shop.hdocs', 1, 3, '{"title": "one v4"}');
 });
 
 # What the README tells users to run in each database before pg_upgrade from
@@ -87,6 +100,22 @@ my %tables = (
 my $conf_q =
   'SELECT table_name, key_columns, version_column, etag_column, granularity, version_input FROM occx.occ_tables ORDER BY table_name::text';
 my $secret_q = q{SELECT encode(secret, 'hex') FROM occx.occ_secret};
+my %hist = (
+	occ_history => q{
+SELECT k.id, h.* FROM (VALUES (1), (2)) k(id), occx.occ_history('shop.hdocs', k.id) h
+ ORDER BY k.id, h.version},
+	occ_row_at => q{
+SELECT v, occx.occ_row_at('shop.hdocs', 1, v), occx.occ_diff('shop.hdocs', 1, 2, v)
+  FROM generate_series(2, 4) v ORDER BY v},
+	table => q{SELECT * FROM shop.hdocs_occ_history ORDER BY id, occ_slot},
+	acl   => q{SELECT relowner::regrole, relacl FROM pg_class WHERE oid = 'shop.hdocs_occ_history'::regclass},
+	config => q{SELECT table_name, history FROM occx.occ_tables ORDER BY table_name::text},);
+my %hist_before = map { $_ => $old->safe_psql('app', $hist{$_}) } keys %hist;
+is( $old->safe_psql(
+		'app',
+		q{SELECT string_agg(version || ':' || coalesce(reason, '-'), ',' ORDER BY version) FROM occx.occ_history('shop.hdocs', 1)}),
+	'2:-,3:before the upgrade,4:-',
+	'the old cluster keeps versions 2 to 4 of hdocs 1');
 
 my %before = map { $_ => $old->safe_psql('app', $tables{$_}) } keys %tables;
 my $conf_before   = $old->safe_psql('app', $conf_q);
@@ -162,5 +191,31 @@ is($new->safe_psql('app', q{SELECT count(*) FROM events WHERE version = 1 AND et
 	'1', 'partitions keep their versions and ETags');
 my $ev = sql_error($new, 'app', q{UPDATE shop.items SET qty = 0 WHERE sku = 'a'});
 is($ev->{sqlstate}, 'OC428', "version_input 'next' still demands the next version");
+
+# Row history.
+for my $h (sort keys %hist)
+{
+	is($new->safe_psql('app', $hist{$h}), $hist_before{$h},
+		"history survives pg_upgrade ($h)");
+}
+# A client read hdocs 1 at version 2 before the upgrade; /body/a/b/c and the
+# title changed since, /body/a/b/d did not.
+is( $new->safe_psql(
+		'app', q{
+SET occ.reason = 'after the upgrade';
+SELECT r->>'version', r->'body' FROM occx.occ_update('shop.hdocs', 1, 2, '{"body": {"a": {"b": {"d": 5}}}}') r}),
+	'5|{"a": {"b": {"c": 2, "d": 5}}}',
+	'a stale update merges three levels deep against a version kept before the upgrade');
+is( $new->safe_psql(
+		'app',
+		q{SELECT string_agg(version || ':' || coalesce(reason, '-'), ',' ORDER BY version) FROM occx.occ_history('shop.hdocs', 1)}),
+	'3:before the upgrade,4:-,5:after the upgrade',
+	'the trigger records history on the new server, keeping 2 versions before the current');
+$new->safe_psql('app', q{DELETE FROM shop.hdocs WHERE id = 2});
+is($new->safe_psql('app', q{SELECT count(*) FROM shop.hdocs_occ_history WHERE id = 2}),
+	'0', 'deleting a row deletes its history on the new server');
+$new->safe_psql('app', q{DROP TABLE shop.hdocs});
+is($new->safe_psql('app', q{SELECT to_regclass('shop.hdocs_occ_history') IS NULL}),
+	't', 'DROP TABLE drops the history table on the new server');
 
 done_testing();
