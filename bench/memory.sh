@@ -14,6 +14,7 @@
 #   bash bench/memory.sh               # as root: a throwaway cluster, 1,000,000 calls
 #   QUICK=1 bash bench/memory.sh       # 100,000 calls
 #   MEM_INVAL_ONLY=1 bash bench/memory.sh   # the invalidation check alone
+#   MEM_HISTORY=10 bash bench/memory.sh     # tables with history => 10, stale merges too
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,12 +26,17 @@ MEM_TABLES=${MEM_TABLES:-20}
 MEM_SHAPES=${MEM_SHAPES:-50}
 MEM_ROWS=${MEM_ROWS:-100}       # rows per table
 MEM_DDL=${MEM_DDL:-1}           # 0: no ALTER / DROP / CREATE between batches
+MEM_HISTORY=${MEM_HISTORY:-0}   # > 0: every table keeps history => MEM_HISTORY ...
+MEM_STALE_EVERY=${MEM_STALE_EVERY:-4}  # ... and every 4th call is a stale occ_try_update
 MEM_DB=${MEM_DB:-occ_bench_mem}
 PRELOAD=${PRELOAD:-1}
 BENCH_PORT=${BENCH_PORT:-}
 for v in MEM_CALLS MEM_BATCHES MEM_TABLES MEM_SHAPES MEM_ROWS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || occ_die "$v must be a positive whole number, not '${!v}'"
 done
+[[ $MEM_HISTORY =~ ^[0-9]+$ ]] && [[ $MEM_STALE_EVERY =~ ^[0-9]+$ ]] ||
+	occ_die "MEM_HISTORY and MEM_STALE_EVERY must be whole numbers"
+[ "$MEM_HISTORY" -gt 0 ] || MEM_STALE_EVERY=0
 [ "$MEM_SHAPES" -le 255 ] || occ_die "MEM_SHAPES can be at most 255 (subsets of 8 columns)"
 [ "$MEM_TABLES" -le 99 ] || occ_die "MEM_TABLES can be at most 99"
 [ "$MEM_BATCHES" -ge 5 ] || occ_die "MEM_BATCHES must be at least 5"
@@ -104,7 +110,7 @@ export PGOPTIONS="-c search_path=$EXT_SCHEMA"
 
 occ_log "creating $MEM_TABLES tables of $MEM_ROWS rows"
 "$PSQL" -X -q -v ON_ERROR_STOP=1 -v tables="$MEM_TABLES" -v rows="$MEM_ROWS" \
-	-f "$BENCH_DIR/memory.sql" >"$LOGDIR/setup.log" 2>&1 ||
+	-v history="$MEM_HISTORY" -f "$BENCH_DIR/memory.sql" >"$LOGDIR/setup.log" 2>&1 ||
 	{ tail -n 30 "$LOGDIR/setup.log"; occ_die "setup failed"; }
 
 # The session's script: per batch, the calls and a sample inside the transaction,
@@ -119,7 +125,7 @@ script=$LOGDIR/session.sql
 	for ((b = 1; b <= MEM_BATCHES; b++)); do
 		n=$((MEM_CALLS - done_calls < PER_BATCH ? MEM_CALLS - done_calls : PER_BATCH))
 		echo 'BEGIN;'
-		echo "SELECT bench_mem.run_batch($done_calls, $n, $MEM_TABLES, $MEM_SHAPES, $MEM_ROWS);"
+		echo "SELECT bench_mem.run_batch($done_calls, $n, $MEM_TABLES, $MEM_SHAPES, $MEM_ROWS, $MEM_STALE_EVERY);"
 		echo "SELECT 'in_tx', $b, s.* FROM bench_mem.sample() AS s;"
 		echo 'COMMIT;'
 		done_calls=$((done_calls + n))
@@ -131,7 +137,7 @@ script=$LOGDIR/session.sql
 		if [ $((b % 5)) -eq 0 ]; then
 			t=$(((b / 5) % MEM_TABLES + 1))
 			echo "DROP TABLE bench_mem.$(printf 't%02d' "$t");"
-			echo "SELECT bench_mem.make_table($t, $MEM_ROWS);"
+			echo "SELECT bench_mem.make_table($t, $MEM_ROWS, $MEM_HISTORY);"
 			echo "SELECT 'ddl', $b, 'DROP and CREATE t$(printf '%02d' "$t")';"
 		fi
 		if [ "$b" -eq $((MEM_BATCHES / 2)) ]; then
@@ -149,6 +155,7 @@ fi
 
 echo
 echo "occ memory check: $MEM_CALLS occ_update calls, $MEM_SHAPES patch shapes, $MEM_TABLES tables of $MEM_ROWS rows, $MEM_BATCHES transactions of $PER_BATCH calls"
+[ "$MEM_HISTORY" -gt 0 ] && echo "history: every table keeps history => $MEM_HISTORY; every ${MEM_STALE_EVERY}th call is an occ_try_update with the version before the row's (a merge or a conflict)"
 [ "$MEM_DDL" = 1 ] && echo "between transactions: ALTER TABLE … SET DEFAULT on one table each time, DROP + CREATE of one table every 5th, ADD COLUMN once halfway"
 bench_machine "$MEM_DB"
 occ_log "running the session (one backend)"

@@ -1,6 +1,7 @@
 -- bench/memory.sql: the tables and functions of the memory check (memory.sh).
--- Run with psql variables tables (how many) and rows (per table); occ must be
--- installed and its schema on search_path.
+-- Run with psql variables tables (how many), rows (per table) and history (the
+-- history => N of every table, 0: none); occ must be installed and its schema
+-- on search_path.
 --
 -- bench_mem.t01 … tNN share one shape: a bigint key and eight columns of
 -- assorted types.  A patch shape is a non-empty subset of the eight columns;
@@ -17,8 +18,9 @@ CREATE FUNCTION bench_mem.name(i integer)
 RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT 't' || lpad(i::text, 2, '0') $$;
 
--- Creates table i with nrows rows and enables occ on it.
-CREATE FUNCTION bench_mem.make_table(i integer, nrows integer)
+-- Creates table i with nrows rows and enables occ on it (with history => history
+-- when that is above 0).
+CREATE FUNCTION bench_mem.make_table(i integer, nrows integer, history integer DEFAULT 0)
 RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
@@ -33,7 +35,11 @@ BEGIN
         SELECT g, g, 'row ' || g, 0, '', g, '{}', 0, '{"n": 0}'
           FROM generate_series(1, $1) AS g$$, bench_mem.name(i))
     USING nrows;
-    PERFORM occ_enable(format('bench_mem.%I', bench_mem.name(i))::regclass);
+    IF history > 0 THEN
+        PERFORM occ_enable(format('bench_mem.%I', bench_mem.name(i))::regclass, history => history);
+    ELSE
+        PERFORM occ_enable(format('bench_mem.%I', bench_mem.name(i))::regclass);
+    END IF;
 END
 $fn$;
 
@@ -65,7 +71,11 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT (abs(hashint8(k)) % nshapes * 37) % 255 + 1 
 
 -- Makes calls occ_update calls, numbered first, first + 1, …, each with the
 -- version the row has (read once per batch, then taken from occ_update's result).
-CREATE FUNCTION bench_mem.run_batch(first bigint, calls integer, ntables integer, nshapes integer, nrows integer)
+-- With stale_every > 0, every stale_every-th call is instead an occ_try_update
+-- with the version before the row's (on a table with history, a three-way merge
+-- when the shapes of the two patches are disjoint, else a conflict).
+CREATE FUNCTION bench_mem.run_batch(first bigint, calls integer, ntables integer, nshapes integer, nrows integer,
+                                    stale_every integer DEFAULT 0)
 RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -86,9 +96,15 @@ BEGIN
         t := k % ntables;
         r := (k / ntables) % nrows;
         slot := t * nrows + r + 1;
-        res := occ_update(tbls[t + 1], r + 1, versions[slot],
-                          bench_mem.patch(bench_mem.shape(k, nshapes), k));
-        versions[slot] := (res ->> 'version')::bigint;
+        IF k % nullif(stale_every, 0) = 0 THEN   -- never when stale_every is 0
+            res := occ_try_update(tbls[t + 1], r + 1, versions[slot] - 1,
+                                  bench_mem.patch(bench_mem.shape(k, nshapes), k));
+            versions[slot] := (res ->> 'current_version')::bigint;
+        ELSE
+            res := occ_update(tbls[t + 1], r + 1, versions[slot],
+                              bench_mem.patch(bench_mem.shape(k, nshapes), k));
+            versions[slot] := (res ->> 'version')::bigint;
+        END IF;
     END LOOP;
 END
 $fn$;
@@ -113,7 +129,7 @@ LANGUAGE sql AS $fn$
      GROUP BY s
 $fn$;
 
-SELECT bench_mem.make_table(i, :rows) FROM generate_series(1, :tables) AS i;
+SELECT bench_mem.make_table(i, :rows, :history) FROM generate_series(1, :tables) AS i;
 
 -- The invalidation check (memory.sh, issue 13): one table, one row.  A round
 -- makes a conflict and a missing row through occ_try_update and a conflict
