@@ -228,7 +228,7 @@ is( sql_error($sub, 'postgres',
 is( $sub->safe_psql(
 		'postgres', q{
 INSERT INTO hdocs VALUES (1001, 'local', '{"a": 1}');
-SELECT occ_update('hdocs', 1001, 1, '{"title": "local v2"}');
+UPDATE hdocs SET title = 'local v2' WHERE id = 1001;
 SELECT string_agg(version::text, ',' ORDER BY version) FROM occ_history('hdocs', 1001)}),
 	'1,2',
 	'local writes on the subscriber record history');
