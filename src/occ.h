@@ -347,6 +347,7 @@ extern char *occ_history_table_name(Relation rel);
 extern void occ_history_create(Relation rel, Oid pkoid, const char *nspname,
 							   const char *relname);
 extern void occ_history_drop(const char *nspname, const char *relname);
+extern void occ_history_link(Oid relid, const char *nspname, const char *relname);
 extern void occ_history_rekeep(OccTable *t);
 
 /* citus.c */
