@@ -8,6 +8,7 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_inherits.h"
 #include "commands/trigger.h"
@@ -323,13 +324,18 @@ occ_enable_install(OccEnableRequest *e)
 		occ_drop_triggers(e->qname, e->old_history > 0);
 	if (e->partitioned)
 		occ_drop_partition_triggers(e->relid);
-	if (e->history > 0 && e->old_history == 0)
+	if (e->history > 0 &&
+		(e->old_history == 0 ||
+		 !OidIsValid(get_relname_relid(e->hist_relname,
+									   get_namespace_oid(e->hist_nspname, true)))))
 	{
 		Relation	rel = table_open(e->relid, NoLock);
 
 		occ_history_create(rel, e->pkoid, e->hist_nspname, e->hist_relname);
 		table_close(rel, NoLock);
 	}
+	if (e->history > 0 && e->old_history > 0)
+		occ_history_link(e->relid, e->hist_nspname, e->hist_relname);
 	if (e->history == 0 && e->old_history > 0)
 		occ_history_drop(e->hist_nspname, e->hist_relname);
 	appendStringInfo(&sql,
