@@ -216,12 +216,9 @@ is( $standby->safe_psql(
             FROM occ_history('hdocs', 1)}),
 	'4,5,6|t',
 	'and the promoted server records it, keeping 2 versions before it');
-{
-	local $TODO = 'FINDINGS.md 1: occ.reason set before occ\'s library loads is dropped';
-	is( $standby->safe_psql('postgres',
-			q{SELECT reason FROM occ_history('hdocs', 1) WHERE version = 6}),
-		'after failover', 'with its occ.reason');
-}
+is( $standby->safe_psql('postgres',
+		q{SELECT reason FROM occ_history('hdocs', 1) WHERE version = 6}),
+	'after failover', 'with its occ.reason');
 is(sql_error($standby, 'postgres', q{SELECT occ_update('hdocs', 1, 3, '{"title": "x"}')})->{sqlstate},
 	'OC409', 'version 3 is no longer kept: a stale update of it conflicts');
 

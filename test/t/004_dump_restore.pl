@@ -302,13 +302,10 @@ SELECT string_agg(version::text, ',' ORDER BY version),
   FROM occx.occ_history('hdocs', 1)}),
 		'4,5,6,7|t|t',
 		"$where: the restored trigger records the new version and who, and keeps 3 before it");
-	{
-		local $TODO = 'FINDINGS.md 1: occ.reason set before occ\'s library loads is dropped';
-		is( $node->safe_psql('restored',
-				q{SELECT string_agg(version || ':' || coalesce(reason, '-'), ',' ORDER BY version) FROM occx.occ_history('hdocs', 1)}),
-			'4:-,5:rename,6:-,7:after restore',
-			"$where: and why (occ.reason set first thing in a new session)");
-	}
+	is( $node->safe_psql('restored',
+			q{SELECT string_agg(version || ':' || coalesce(reason, '-'), ',' ORDER BY version) FROM occx.occ_history('hdocs', 1)}),
+		'4:-,5:rename,6:-,7:after restore',
+		"$where: and why (occ.reason set first thing in a new session)");
 	is( $node->safe_psql(
 			'restored', q{
 SELECT count(*) FROM occx.occ_history('hdocs', 1);  -- loads occ

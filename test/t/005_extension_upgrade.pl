@@ -313,13 +313,10 @@ SELECT string_agg(concat_ws(':', version, (changed_at IS NOT NULL)::text,
   FROM occ_history('docs', 1)}),
 		"3\n4\n2:false:-:false,3:true:true:true,4:true:true:true",
 		"1.1 -> $default: updates record history; the version from 1.1 has no when, who or changes");
-	{
-		local $TODO = 'FINDINGS.md 1: occ.reason set before occ\'s library loads is dropped';
-		is( $node->safe_psql($db,
-				q{SELECT string_agg(coalesce(reason, '-'), ',' ORDER BY version) FROM occ_history('docs', 1)}),
-			'-,after the upgrade,after the upgrade',
-			"1.1 -> $default: and why (occ.reason)");
-	}
+	is( $node->safe_psql($db,
+			q{SELECT string_agg(coalesce(reason, '-'), ',' ORDER BY version) FROM occ_history('docs', 1)}),
+		'-,after the upgrade,after the upgrade',
+		"1.1 -> $default: and why (occ.reason set first thing in a new session)");
 	is( $node->safe_psql($db, q{SELECT occ_row_at('docs', 1, 2)->>'title'}),
 		'one', "1.1 -> $default: occ_row_at gives the row as 1.1 left it");
 	is( $node->safe_psql(

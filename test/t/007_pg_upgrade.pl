@@ -109,7 +109,7 @@ SELECT v, occx.occ_row_at('shop.hdocs', 1, v), occx.occ_diff('shop.hdocs', 1, 2,
   FROM generate_series(2, 4) v ORDER BY v},
 	table => q{SELECT * FROM shop.hdocs_occ_history ORDER BY id, occ_slot},
 	acl   => q{
-SELECT relowner::regrole, coalesce(relacl, acldefault('r', relowner)), has_table_privilege('public', oid, 'SELECT')
+SELECT relowner::regrole, has_table_privilege('public', oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
   FROM pg_class WHERE oid = 'shop.hdocs_occ_history'::regclass},
 	config => q{SELECT table_name, history FROM occx.occ_tables ORDER BY table_name::text},);
 my %hist_before = map { $_ => $old->safe_psql('app', $hist{$_}) } keys %hist;
