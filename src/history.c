@@ -1,9 +1,10 @@
 /*
  * history.c
- *		Row history (occ_enable(..., history => N)): the table that keeps each
- *		row's last versions, what the triggers write into it, and reading it
- *		back.  historyfuncs.c answers the SQL functions, merge.c merges a
- *		stale update against a kept version.
+ *		Row history (occ_enable(..., history => N)): the setting occ.reason,
+ *		the history triggers, and reading a row's kept versions back.
+ *		historytable.c makes the history table, historywrite.c writes it,
+ *		historyfuncs.c answers the SQL functions, merge.c merges a stale
+ *		update against a kept version.
  *
  * The history table of t is "<t>_occ_history" in t's schema: t's key
  * columns, then occ_slot, occ_version, occ_etag, occ_changed_at,
@@ -14,9 +15,9 @@
  * version's image is the table's row), so at most N images are kept.
  *
  * Nobody but the table's owner may read or write the history table.  The
- * triggers write it as that owner, the way PostgreSQL's foreign keys check
- * as the owner; the reading functions first read the row itself with the
- * caller's rights, then the history as the owner.
+ * triggers write it directly (historywrite.c), as PostgreSQL's foreign keys
+ * check as the table's owner; the reading functions first read the row
+ * itself with the caller's rights, then the history as the owner.
  */
 #include "postgres.h"
 
