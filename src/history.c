@@ -52,9 +52,10 @@ char	   *occ_reason = NULL;
 enum
 {
 	OCC_HP_READ,				/* a row's records from a version on */
-	OCC_HP_REKEY				/* a row's key changed */
+	OCC_HP_REKEY,				/* a row's key changed */
+	OCC_HP_FORGET				/* a key's records (before records move to it) */
 };
-StaticAssertDecl(OCC_HP_REKEY + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
+StaticAssertDecl(OCC_HP_FORGET + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
 
 /* occ.reason: at most OCC_REASON_MAX bytes. */
 static bool
@@ -161,6 +162,10 @@ occ_history_sql(OccTable *t, int which, Oid *types, int *nparams)
 			appendStringInfoString(&s, " WHERE ");
 			occ_history_key_cond(&s, t, 1);
 			break;
+		case OCC_HP_FORGET:
+			appendStringInfo(&s, "DELETE FROM %s AS occ_h WHERE ", t->history_qname);
+			occ_history_key_cond(&s, t, 1);
+			break;
 	}
 	return s.data;
 }
@@ -260,13 +265,20 @@ occ_history_params(OccTable *t, Datum *keys, Datum *values, char *nulls, int nva
 	memcpy(values, keys, t->nkeys * sizeof(Datum));
 }
 
-/* A row's key changed (oldkeys to newkeys): its history follows. */
+/*
+ * A row's key changed (oldkeys to newkeys): its history follows.  Records
+ * under the new key that no row owns (left by a TRUNCATE of a partition, say)
+ * go first; if a row does own that key, the UPDATE fails on the table's
+ * primary key and all of this rolls back.
+ */
 void
 occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys)
 {
 	Datum		values[2 * INDEX_MAX_KEYS];
 	char		nulls[2 * INDEX_MAX_KEYS];
 
+	occ_history_params(t, newkeys, values, nulls, t->nkeys);
+	occ_history_run(t, OCC_HP_FORGET, values, nulls, NULL);
 	occ_history_params(t, oldkeys, values, nulls, 2 * t->nkeys);
 	memcpy(values + t->nkeys, newkeys, t->nkeys * sizeof(Datum));
 	occ_history_run(t, OCC_HP_REKEY, values, nulls, NULL);
