@@ -196,7 +196,8 @@ occ_enable_args(FunctionCallInfo fcinfo, OccEnableRequest *e)
 	char	   *granularity;
 	char	   *version_input;
 
-	for (int i = 0; i < 6; i++)
+	/* the 1.0 and 1.1 declarations (before ALTER EXTENSION UPDATE) pass five */
+	for (int i = 0; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -206,7 +207,7 @@ occ_enable_args(FunctionCallInfo fcinfo, OccEnableRequest *e)
 	e->etag_col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	granularity = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	version_input = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	e->history = PG_GETARG_INT32(5);
+	e->history = PG_NARGS() > 5 ? PG_GETARG_INT32(5) : 0;
 	if (e->history < 0 || e->history > OCC_HISTORY_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -1,9 +1,10 @@
 /*
  * history.c
- *		Row history (occ_enable(..., history => N)): the table that keeps each
- *		row's last versions, what the triggers write into it, and reading it
- *		back.  historyfuncs.c answers the SQL functions, merge.c merges a
- *		stale update against a kept version.
+ *		Row history (occ_enable(..., history => N)): the setting occ.reason,
+ *		the history triggers, and reading a row's kept versions back.
+ *		historytable.c makes the history table, historywrite.c writes it,
+ *		historyfuncs.c answers the SQL functions, merge.c merges a stale
+ *		update against a kept version.
  *
  * The history table of t is "<t>_occ_history" in t's schema: t's key
  * columns, then occ_slot, occ_version, occ_etag, occ_changed_at,
@@ -14,9 +15,9 @@
  * version's image is the table's row), so at most N images are kept.
  *
  * Nobody but the table's owner may read or write the history table.  The
- * triggers write it as that owner, the way PostgreSQL's foreign keys check
- * as the owner; the reading functions first read the row itself with the
- * caller's rights, then the history as the owner.
+ * triggers write it directly (historywrite.c), as PostgreSQL's foreign keys
+ * check as the table's owner; the reading functions first read the row
+ * itself with the caller's rights, then the history as the owner.
  */
 #include "postgres.h"
 
@@ -51,9 +52,11 @@ char	   *occ_reason = NULL;
 enum
 {
 	OCC_HP_READ,				/* a row's records from a version on */
-	OCC_HP_REKEY				/* a row's key changed */
+	OCC_HP_REKEY,				/* a row's key changed */
+	OCC_HP_FORGET,				/* a key's records (before records move to it) */
+	OCC_HP_TRUNCATE				/* every record: the table was truncated */
 };
-StaticAssertDecl(OCC_HP_REKEY + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
+StaticAssertDecl(OCC_HP_TRUNCATE + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
 
 /* occ.reason: at most OCC_REASON_MAX bytes. */
 static bool
@@ -160,6 +163,14 @@ occ_history_sql(OccTable *t, int which, Oid *types, int *nparams)
 			appendStringInfoString(&s, " WHERE ");
 			occ_history_key_cond(&s, t, 1);
 			break;
+		case OCC_HP_FORGET:
+			appendStringInfo(&s, "DELETE FROM %s AS occ_h WHERE ", t->history_qname);
+			occ_history_key_cond(&s, t, 1);
+			break;
+		case OCC_HP_TRUNCATE:
+			*nparams = 0;
+			appendStringInfo(&s, "TRUNCATE %s", t->history_qname);
+			break;
 	}
 	return s.data;
 }
@@ -259,63 +270,85 @@ occ_history_params(OccTable *t, Datum *keys, Datum *values, char *nulls, int nva
 	memcpy(values, keys, t->nkeys * sizeof(Datum));
 }
 
-/* A row's key changed (oldkeys to newkeys): its history follows. */
+/*
+ * A row's key changed (oldkeys to newkeys): its history follows.  Records
+ * under the new key that no row owns (left by a TRUNCATE of a partition, say)
+ * go first; if a row does own that key, the UPDATE fails on the table's
+ * primary key and all of this rolls back.
+ */
 void
 occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys)
 {
 	Datum		values[2 * INDEX_MAX_KEYS];
 	char		nulls[2 * INDEX_MAX_KEYS];
 
+	occ_history_params(t, newkeys, values, nulls, t->nkeys);
+	occ_history_run(t, OCC_HP_FORGET, values, nulls, NULL);
 	occ_history_params(t, oldkeys, values, nulls, 2 * t->nkeys);
 	memcpy(values + t->nkeys, newkeys, t->nkeys * sizeof(Datum));
 	occ_history_run(t, OCC_HP_REKEY, values, nulls, NULL);
 }
 
 /*
+ * A kept row image as the table is now: without the columns dropped since,
+ * which nobody may read any more.
+ */
+static Jsonb *
+occ_history_image_now(TupleDesc desc, Jsonb *img)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbParseState *st = NULL;
+	bool		dropped = false;
+
+	it = JsonbIteratorInit(&img->root);
+	while (!dropped && (tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		if (tok == WJB_KEY)
+			dropped = occ_find_column(desc, pnstrdup(k.val.string.val,
+													 k.val.string.len)) == InvalidAttrNumber;
+	if (!dropped)
+		return img;
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&img->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		if (occ_find_column(desc, pnstrdup(k.val.string.val,
+										   k.val.string.len)) == InvalidAttrNumber)
+			continue;
+		pushJsonbValue(&st, WJB_KEY, &k);
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*
  * The records of a row from version from_version on, oldest first
- * (OccVersionRecord *).
+ * (OccVersionRecord *), their images as the table (desc) is now.
  */
 List *
-occ_history_records(OccTable *t, Datum *keys, int64 from_version)
+occ_history_records(OccTable *t, TupleDesc desc, Datum *keys, int64 from_version)
 {
 	Datum		values[INDEX_MAX_KEYS + 1];
 	char		nulls[INDEX_MAX_KEYS + 1];
 	List	   *records = NIL;
+	ListCell   *lc;
 
 	occ_history_params(t, keys, values, nulls, t->nkeys + 1);
 	values[t->nkeys] = Int64GetDatum(from_version);
 	occ_history_run(t, OCC_HP_READ, values, nulls, &records);
+	foreach(lc, records)
+	{
+		OccVersionRecord *rec = (OccVersionRecord *) lfirst(lc);
+
+		if (rec->row)
+			rec->row = occ_history_image_now(desc, rec->row);
+	}
 	return records;
-}
-
-/* The table was truncated: so is its history. */
-static void
-occ_history_truncated(OccTable *t)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->history_relid));
-	Oid			owner;
-	Oid			save_user;
-	int			save_ctx;
-
-	if (!HeapTupleIsValid(tup))
-		return;
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	GetUserIdAndSecContext(&save_user, &save_ctx);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	SetUserIdAndSecContext(owner, save_ctx | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		occ_exec(psprintf("TRUNCATE %s", t->history_qname));
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_user, save_ctx);
-	}
-	PG_END_TRY();
-	SPI_finish();
 }
 
 /*
@@ -344,7 +377,7 @@ occ_history_trigger(PG_FUNCTION_ARGS)
 	if (t == NULL || t->history == 0)
 		return PointerGetDatum(NULL);	/* occ or its history was turned off */
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		occ_history_truncated(t);
+		occ_history_run(t, OCC_HP_TRUNCATE, NULL, NULL, NULL);
 	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		occ_history_inserted(t, RelationGetDescr(td->tg_relation), td->tg_trigtuple);
 	else

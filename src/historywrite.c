@@ -18,6 +18,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -91,6 +92,8 @@ occ_history_open(OccTable *t, OccHistoryRel *h)
 				 errmsg("history table %s of table \"%s\" does not exist",
 						t->history_qname, t->plain_name),
 				 errhint("Call occ_enable() on the table again.")));
+	if (h->rel->rd_rel->relkind != RELKIND_RELATION)
+		occ_history_altered(t);
 	desc = RelationGetDescr(h->rel);
 	for (int i = 0; i < desc->natts; i++)
 		live += !TupleDescAttr(desc, i)->attisdropped;
@@ -167,6 +170,16 @@ occ_history_find(OccTable *t, OccHistoryRel *h, Datum *keys, int32 slot)
 		found = lappend(found, heap_copytuple(tup));
 	systable_endscan(scan);
 	return found;
+}
+
+/* Deletes the records occ_history_find() found. */
+static void
+occ_history_delete(OccHistoryRel *h, List *records)
+{
+	ListCell   *lc;
+
+	foreach(lc, records)
+		CatalogTupleDelete(h->rel, &((HeapTuple) lfirst(lc))->t_self);
 }
 
 /* Do two text values hold the same bytes? */
@@ -355,8 +368,7 @@ occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup)
 			return;				/* a moved row */
 		}
 	}
-	foreach(lc, old)
-		CatalogTupleDelete(h.rel, &((HeapTuple) lfirst(lc))->t_self);
+	occ_history_delete(&h, old);
 
 	vals[OCC_HC_SLOT] = Int32GetDatum(occ_history_slot(t, version));
 	vals[OCC_HC_VERSION] = Int64GetDatum(version);
@@ -372,11 +384,9 @@ occ_history_deleted(OccTable *t, TupleDesc desc, HeapTuple tup)
 {
 	OccHistoryRel h;
 	Datum		keys[INDEX_MAX_KEYS];
-	ListCell   *lc;
 
 	occ_tuple_key_values(t, desc, tup, keys);
 	occ_history_open(t, &h);
-	foreach(lc, occ_history_find(t, &h, keys, -1))
-		CatalogTupleDelete(h.rel, &((HeapTuple) lfirst(lc))->t_self);
+	occ_history_delete(&h, occ_history_find(t, &h, keys, -1));
 	occ_history_close(&h);
 }
