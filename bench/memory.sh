@@ -27,7 +27,7 @@ MEM_SHAPES=${MEM_SHAPES:-50}
 MEM_ROWS=${MEM_ROWS:-100}       # rows per table
 MEM_DDL=${MEM_DDL:-1}           # 0: no ALTER / DROP / CREATE between batches
 MEM_HISTORY=${MEM_HISTORY:-0}   # > 0: every table keeps history => MEM_HISTORY ...
-MEM_STALE_EVERY=${MEM_STALE_EVERY:-4}  # ... and every 4th call is a stale occ_try_update
+MEM_STALE_EVERY=${MEM_STALE_EVERY:-4}  # ... and one call in 4 is a stale occ_try_update
 MEM_DB=${MEM_DB:-occ_bench_mem}
 PRELOAD=${PRELOAD:-1}
 BENCH_PORT=${BENCH_PORT:-}
@@ -155,7 +155,7 @@ fi
 
 echo
 echo "occ memory check: $MEM_CALLS occ_update calls, $MEM_SHAPES patch shapes, $MEM_TABLES tables of $MEM_ROWS rows, $MEM_BATCHES transactions of $PER_BATCH calls"
-[ "$MEM_HISTORY" -gt 0 ] && echo "history: every table keeps history => $MEM_HISTORY; every ${MEM_STALE_EVERY}th call is an occ_try_update with the version before the row's (a merge or a conflict)"
+[ "$MEM_HISTORY" -gt 0 ] && echo "history: every table keeps history => $MEM_HISTORY; one call in $MEM_STALE_EVERY (pseudo-random) is an occ_try_update with the version before the row's (a merge or a conflict)"
 [ "$MEM_DDL" = 1 ] && echo "between transactions: ALTER TABLE … SET DEFAULT on one table each time, DROP + CREATE of one table every 5th, ADD COLUMN once halfway"
 bench_machine "$MEM_DB"
 occ_log "running the session (one backend)"
@@ -211,5 +211,11 @@ awk -F'\t' -v total="$MEM_CALLS" -v per="$PER_BATCH" '
 		}
 		print ok ? "memory after warm-up: flat (PASS)" : "memory after warm-up: grows (MISS)"
 	}' "$out"
+
+if [ "$MEM_HISTORY" -gt 0 ] && [ "$PRELOAD" = 1 ]; then
+	# What the stale calls did (tables dropped on the way take their counters with them).
+	"$PSQL" -X -At -c "SELECT 'occ_stats of the tables at the end: ' || sum(updates) || ' updates, '
+		|| sum(merges) || ' merges, ' || sum(conflicts) || ' conflicts' FROM occ_stats"
+fi
 
 inval_check

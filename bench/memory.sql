@@ -71,7 +71,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT (abs(hashint8(k)) % nshapes * 37) % 255 + 1 
 
 -- Makes calls occ_update calls, numbered first, first + 1, …, each with the
 -- version the row has (read once per batch, then taken from occ_update's result).
--- With stale_every > 0, every stale_every-th call is instead an occ_try_update
+-- With stale_every > 0, one call in stale_every is instead an occ_try_update
 -- with the version before the row's (on a table with history, a three-way merge
 -- when the shapes of the two patches are disjoint, else a conflict).
 CREATE FUNCTION bench_mem.run_batch(first bigint, calls integer, ntables integer, nshapes integer, nrows integer,
@@ -96,7 +96,9 @@ BEGIN
         t := k % ntables;
         r := (k / ntables) % nrows;
         slot := t * nrows + r + 1;
-        IF k % nullif(stale_every, 0) = 0 THEN   -- never when stale_every is 0
+        -- one call in stale_every, picked pseudo-randomly (k % stale_every would
+        -- hit the same rows every time); never when stale_every is 0
+        IF abs(hashint8(-k)) % nullif(stale_every, 0) = 0 THEN
             res := occ_try_update(tbls[t + 1], r + 1, versions[slot] - 1,
                                   bench_mem.patch(bench_mem.shape(k, nshapes), k));
             versions[slot] := (res ->> 'current_version')::bigint;
