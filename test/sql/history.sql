@@ -228,6 +228,37 @@ SELECT version, changes - 'etag' AS changes FROM occ_history('hc', '{"no": 7, "r
 SELECT state, detail FROM pg_temp.err($$SELECT occ_row_at('hc', '{"region": "eu", "no": 7}'::jsonb, 9)$$);
 DROP TABLE hc;
 
+-- text and "char" keys have overloads of their own, as for occ_update
+CREATE TABLE ht (id text PRIMARY KEY, v text);
+CREATE TABLE hch (id "char" PRIMARY KEY, v text);
+SELECT occ_enable('ht', history => 1), occ_enable('hch', history => 1);
+INSERT INTO ht VALUES ('k', 'a');
+INSERT INTO hch VALUES ('k', 'a');
+UPDATE ht SET v = 'b';
+UPDATE hch SET v = 'b';
+SELECT (SELECT count(*) FROM occ_history('ht', 'k'::text)) AS text_versions,
+       occ_row_at('ht', 'k'::text, 1) ->> 'v' AS text_v1,
+       occ_diff('ht', 'k'::text, 1, 2) - 'etag' AS text_diff,
+       (SELECT count(*) FROM occ_history('hch', 'k'::"char")) AS char_versions,
+       occ_row_at('hch', 'k'::"char", 1) ->> 'v' AS char_v1,
+       occ_diff('hch', 'k'::"char", 1, 2) - 'etag' AS char_diff;
+DROP TABLE ht, hch;
+
+-- a partitioned table: one history table, for the parent; a row that a change of
+-- its key moves to another partition keeps its history under the new key
+CREATE TABLE hp (id int PRIMARY KEY, t text) PARTITION BY RANGE (id);
+CREATE TABLE hp_1 PARTITION OF hp FOR VALUES FROM (1) TO (100);
+CREATE TABLE hp_2 PARTITION OF hp FOR VALUES FROM (100) TO (200);
+SELECT occ_enable('hp', history => 3);
+INSERT INTO hp VALUES (1, 'a');
+UPDATE hp SET t = 'b' WHERE id = 1;
+UPDATE hp SET id = 150 WHERE id = 1;
+SELECT tableoid::regclass AS part, id, t, version FROM hp;
+SELECT version, changes - 'etag' AS changes FROM occ_history('hp', 150);
+SELECT count(*) AS records_of_1 FROM hp_occ_history WHERE id = 1;
+SELECT to_regclass('hp_1_occ_history') AS partition_history_table;
+DROP TABLE hp;
+
 -- the history table's name is cut to fit 63 bytes; one of the same name that occ
 -- did not make is 42P07
 CREATE TABLE hs_a_table_with_a_name_long_enough_to_need_cutting_here (id int PRIMARY KEY);
