@@ -272,7 +272,7 @@ occ_update_many_work(FunctionCallInfo fcinfo, OccKind kind, OccCond cond)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
 	memset(&r, 0, sizeof(r));
-	occ_open_request(&r, PG_GETARG_OID(0));
+	occ_open_request(&r, PG_GETARG_OID(0), RowExclusiveLock);
 
 	items = palloc(Max(JB_ROOT_COUNT(changes), 1) * sizeof(OccBatchItem *));
 	it = JsonbIteratorInit(&changes->root);

@@ -119,7 +119,7 @@ occ_row_version(OccTable *t, Jsonb *row)
  * written with the trigger disabled or in replica role keeps its version
  * too, yet was changed.
  */
-static bool
+bool
 occ_unchanged(OccTable *t, Jsonb *row, int64 version, uint64 noops)
 {
 	return occ_row_version(t, row) == version && occ_noop_updates != noops;
@@ -251,6 +251,12 @@ retry:
 	res->info.sqlstate = ERRCODE_OCC_CONFLICT;
 	res->info.has_expected_version = true;
 	res->info.expected_version = r->expected_version;
+
+	/* history: merge three ways against the version the client read, if kept */
+	if (r->kind == OCC_KIND_UPDATE && t->history > 0 && r->expected_version < current &&
+		r->expected_version >= current - t->history &&
+		occ_history_merge(r, res, current_row, current))
+		return;
 	if (!merging)
 		return;
 
@@ -530,6 +536,16 @@ occ_try_update_result(OccRequest *r, OccResult *res)
 	{
 		occ_push_key(&st, "changed_fields", 14);
 		occ_push_names(&st, res->info.changed_fields);
+	}
+	if (res->info.has_history)
+	{
+		occ_push_key(&st, "conflicting_paths", 17);
+		occ_push_names(&st, res->info.conflicting_paths);
+		occ_push_key(&st, "changes_since", 13);
+		v.type = jbvBinary;
+		v.val.binary.data = &res->info.changes_since->root;
+		v.val.binary.len = VARSIZE(res->info.changes_since) - VARHDRSZ;
+		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }

@@ -98,7 +98,8 @@ extern OccColumnInput *occ_column_input(OccRequest *r, AttrNumber attnum);
 extern void occ_keys_from_json(OccTable *t, JsonbValue *v, Datum *keys);
 extern void occ_patch_shape(OccRequest *r);
 extern void occ_fill_params(OccRequest *r, Datum *values, char *nulls);
-extern void occ_open_request(OccRequest *r, Oid relid);
+extern void occ_open_request(OccRequest *r, Oid relid, LOCKMODE lockmode);
+extern void occ_read_id(FunctionCallInfo fcinfo, OccRequest *r);
 extern void occ_read_request(FunctionCallInfo fcinfo, OccRequest *r, OccKind kind,
 							 OccCond cond);
 
@@ -110,11 +111,14 @@ extern SPIPlanPtr occ_probe_plan(OccTable *t, bool lock);
 /* merge.c */
 extern void occ_merge_check(OccRequest *r, Jsonb *current, Jsonb *fv,
 							int64 current_version, OccErrorInfo *info);
+extern bool occ_history_merge(OccRequest *r, OccResult *res, Jsonb *current_row,
+							  int64 current);
 
 /* conditional.c */
 extern Jsonb *occ_execute(OccRequest *r);
 extern void occ_run(OccRequest *r, OccResult *res);
 extern bool occ_moves_possible(OccRequest *r);
+extern bool occ_unchanged(OccTable *t, Jsonb *row, int64 version, uint64 noops);
 extern void occ_catch_moved(MemoryContext mcxt, ResourceOwner owner);
 extern void occ_count(OccRequest *r, OccResult *res);
 extern Datum occ_guarded(Datum (*fn) (FunctionCallInfo, OccKind, OccCond),

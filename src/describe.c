@@ -395,10 +395,15 @@ occ_build_table(Relation rel, char **args, int nargs)
 			t->stats_relname = get_rel_name(t->stats_relid);
 		}
 
-		if (nargs < 4 || nargs > 5 ||
+		/*
+		 * version, etag, granularity, version_input [, field versions]; with
+		 * history: the field versions column or "", then history => N, the
+		 * history table's schema and name
+		 */
+		if ((nargs != 4 && nargs != 5 && nargs != 8) ||
 			!occ_parse_granularity(args[2], &t->granularity) ||
 			!occ_parse_version_input(args[3], &t->version_input) ||
-			(t->granularity == OCC_GRANULARITY_FIELD) != (nargs == 5))
+			(t->granularity == OCC_GRANULARITY_FIELD) != (nargs >= 5 && args[4][0] != '\0'))
 			ereport(ERROR,
 					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 					 errmsg("trigger \"%s\" on table \"%s\" has invalid arguments",
@@ -406,7 +411,7 @@ occ_build_table(Relation rel, char **args, int nargs)
 					 errhint("Call occ_enable() on the table again.")));
 		t->version_col = pstrdup(args[0]);
 		t->etag_col = pstrdup(args[1]);
-		if (nargs == 5)
+		if (t->granularity == OCC_GRANULARITY_FIELD)
 			t->fields_col = pstrdup(args[4]);
 		pk = occ_check_columns(rel, t->plain_name, t->version_col, t->etag_col,
 							   t->fields_col, &types);
@@ -431,6 +436,7 @@ occ_build_table(Relation rel, char **args, int nargs)
 		t->start_version = occ_start_version(desc, t->version_attnum);
 		occ_describe_key(t, rel, pk);
 		occ_citus_describe(t, rel);
+		occ_history_describe(t, rel, args, nargs);
 	}
 	PG_CATCH();
 	{

@@ -7,6 +7,7 @@
 
 #include "access/genam.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_inherits.h"
 #include "commands/trigger.h"
@@ -111,6 +112,19 @@ occ_is_key_column(Relation rel, const char *name)
 	return found;
 }
 
+/* Drops occ's trigger of the table qname, and with history its history triggers. */
+static void
+occ_drop_triggers(const char *qname, bool history)
+{
+	occ_exec(psprintf("DROP TRIGGER %s ON %s", quote_identifier(OCC_TRIGGER_NAME), qname));
+	if (!history)
+		return;
+	occ_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+					  quote_identifier(OCC_HISTORY_TRIGGER_NAME), qname));
+	occ_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+					  quote_identifier(OCC_HISTORY_TRUNCATE_TRIGGER_NAME), qname));
+}
+
 /*
  * Drops the occ triggers that partitions of relid were enabled with on their
  * own, so that the partitioned table's trigger can be cloned onto them.
@@ -132,10 +146,10 @@ occ_drop_partition_triggers(Oid relid)
 		prel = table_open(part, NoLock);
 		trig = occ_find_trigger(prel);
 		if (trig && !trig->tgisclone)
-			occ_exec(psprintf("DROP TRIGGER %s ON %s.%s",
-							  quote_identifier(OCC_TRIGGER_NAME),
-							  quote_identifier(get_namespace_name(RelationGetNamespace(prel))),
-							  quote_identifier(RelationGetRelationName(prel))));
+			occ_drop_triggers(psprintf("%s.%s",
+									   quote_identifier(get_namespace_name(RelationGetNamespace(prel))),
+									   quote_identifier(RelationGetRelationName(prel))),
+							  occ_relation_history(prel, NULL, NULL) > 0);
 		table_close(prel, NoLock);
 	}
 }
@@ -165,6 +179,11 @@ typedef struct OccEnableRequest
 	bool		forced;			/* FORCE ROW LEVEL SECURITY */
 	bool		partitioned;
 	bool		citus;
+	int32		history;		/* history => N */
+	int32		old_history;	/* what the table kept so far */
+	char	   *hist_nspname;	/* the history table (kept, or to be made) */
+	char	   *hist_relname;
+	Oid			pkoid;
 } OccEnableRequest;
 
 /* Checks and reads occ_enable()'s arguments. */
@@ -172,11 +191,11 @@ static void
 occ_enable_args(FunctionCallInfo fcinfo, OccEnableRequest *e)
 {
 	static const char *const argnames[] =
-	{"tbl", "version_column", "etag_column", "granularity", "version_input"};
+	{"tbl", "version_column", "etag_column", "granularity", "version_input", "history"};
 	char	   *granularity;
 	char	   *version_input;
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -186,6 +205,12 @@ occ_enable_args(FunctionCallInfo fcinfo, OccEnableRequest *e)
 	e->etag_col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	granularity = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	version_input = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	e->history = PG_GETARG_INT32(5);
+	if (e->history < 0 || e->history > OCC_HISTORY_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("history must be between 0 and %d", OCC_HISTORY_MAX),
+				 errdetail("history is the number of earlier versions of each row to keep; 0 keeps none.")));
 
 	if (!occ_parse_granularity(granularity, &e->granularity))
 		ereport(ERROR,
@@ -226,11 +251,17 @@ occ_enable_check(OccEnableRequest *e)
 	OccBackfill backfill = OCC_BACKFILL_NONE;
 
 	e->citus = occ_citus_check_enable(rel, true);
+	if (e->citus && e->history > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("occ cannot keep history of Citus table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("Call occ_enable() without history.")));
 	e->qname = psprintf("%s.%s",
 						quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
 						quote_identifier(RelationGetRelationName(rel)));
-	occ_check_columns(rel, RelationGetRelationName(rel), e->version_col, e->etag_col,
-					  field ? OCC_FIELDS_COLUMN : NULL, &e->types);
+	e->pkoid = occ_check_columns(rel, RelationGetRelationName(rel), e->version_col,
+								 e->etag_col, field ? OCC_FIELDS_COLUMN : NULL, &e->types);
 	occ_check_no_children(rel);
 	if (occ_is_key_column(rel, e->version_col) || occ_is_key_column(rel, e->etag_col))
 		ereport(ERROR,
@@ -244,6 +275,13 @@ occ_enable_check(OccEnableRequest *e)
 	else if (field && (old_granularity != OCC_GRANULARITY_FIELD ||
 					   !OidIsValid(e->types.fields)))
 		backfill = OCC_BACKFILL_FIELDS;
+	e->old_history = e->was_enabled ?
+		occ_relation_history(rel, &e->hist_nspname, &e->hist_relname) : 0;
+	if (e->old_history == 0)
+	{
+		e->hist_nspname = get_namespace_name(RelationGetNamespace(rel));
+		e->hist_relname = occ_history_table_name(rel);
+	}
 	e->forced = rel->rd_rel->relforcerowsecurity;
 	e->partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
 	table_close(rel, NoLock);
@@ -282,27 +320,50 @@ occ_enable_install(OccEnableRequest *e)
 		resetStringInfo(&sql);
 	}
 	if (e->was_enabled)
-		occ_exec(psprintf("DROP TRIGGER %s ON %s",
-						  quote_identifier(OCC_TRIGGER_NAME), e->qname));
+		occ_drop_triggers(e->qname, e->old_history > 0);
 	if (e->partitioned)
 		occ_drop_partition_triggers(e->relid);
+	if (e->history > 0 && e->old_history == 0)
+	{
+		Relation	rel = table_open(e->relid, NoLock);
+
+		occ_history_create(rel, e->pkoid, e->hist_nspname, e->hist_relname);
+		table_close(rel, NoLock);
+	}
+	if (e->history == 0 && e->old_history > 0)
+		occ_history_drop(e->hist_nspname, e->hist_relname);
 	appendStringInfo(&sql,
 					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
-					 "EXECUTE FUNCTION %s.occ_trigger(%s, %s, %s, %s%s%s)",
+					 "EXECUTE FUNCTION %s.occ_trigger(%s, %s, %s, %s",
 					 quote_identifier(OCC_TRIGGER_NAME), e->qname, e->schema,
 					 quote_literal_cstr(e->version_col), quote_literal_cstr(e->etag_col),
 					 quote_literal_cstr(occ_granularity_name(e->granularity)),
-					 quote_literal_cstr(occ_version_input_name(e->version_input)),
-					 field ? ", " : "",
-					 field ? quote_literal_cstr(OCC_FIELDS_COLUMN) : "");
+					 quote_literal_cstr(occ_version_input_name(e->version_input)));
+	if (field || e->history > 0)
+		appendStringInfo(&sql, ", %s", quote_literal_cstr(field ? OCC_FIELDS_COLUMN : ""));
+	if (e->history > 0)
+		appendStringInfo(&sql, ", '%d', %s, %s", e->history,
+						 quote_literal_cstr(e->hist_nspname),
+						 quote_literal_cstr(e->hist_relname));
+	appendStringInfoChar(&sql, ')');
 	occ_exec(sql.data);
+	if (e->history > 0)
+	{
+		occ_exec(psprintf("CREATE TRIGGER %s AFTER INSERT OR DELETE ON %s FOR EACH ROW "
+						  "EXECUTE FUNCTION %s.occ_history_trigger()",
+						  quote_identifier(OCC_HISTORY_TRIGGER_NAME), e->qname, e->schema));
+		occ_exec(psprintf("CREATE TRIGGER %s AFTER TRUNCATE ON %s FOR EACH STATEMENT "
+						  "EXECUTE FUNCTION %s.occ_history_trigger()",
+						  quote_identifier(OCC_HISTORY_TRUNCATE_TRIGGER_NAME), e->qname,
+						  e->schema));
+	}
 	if (e->citus)
 		occ_citus_restore_triggers(guc_level);
 }
 
 /*
  * occ_enable(tbl regclass, version_column name, etag_column name,
- *			  granularity text, version_input text) RETURNS void
+ *			  granularity text, version_input text, history int) RETURNS void
  *		Opts a table in, or reconfigures it: validate, decide the backfill,
  *		install the trigger, backfill.
  */
@@ -326,6 +387,15 @@ occ_enable(PG_FUNCTION_ARGS)
 						  find_all_inheritors(e.relid, AccessExclusiveLock, NULL) :
 						  list_make1_oid(e.relid),
 						  e.forced, e.citus);
+	if (e.history > 0 && e.old_history > 0 && e.history != e.old_history)
+	{
+		Relation	rel;
+
+		CommandCounterIncrement();
+		rel = table_open(e.relid, NoLock);
+		occ_history_rekeep(occ_table_for_relation(rel, false));
+		table_close(rel, NoLock);
+	}
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -340,7 +410,10 @@ occ_disable(PG_FUNCTION_ARGS)
 	Relation	rel;
 	bool		enabled;
 	OccGranularity g;
-	char	   *sql;
+	char	   *qname;
+	int32		history;
+	char	   *hist_nspname = NULL;
+	char	   *hist_relname = NULL;
 	bool		citus;
 	int			guc_level;
 
@@ -352,9 +425,9 @@ occ_disable(PG_FUNCTION_ARGS)
 	rel = occ_open_owned_table(PG_GETARG_OID(0));
 	citus = occ_citus_check_enable(rel, false);
 	enabled = occ_relation_enabled(rel, &g, NULL, NULL);
-	sql = psprintf("DROP TRIGGER %s ON %s.%s", quote_identifier(OCC_TRIGGER_NAME),
-				   quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
-				   quote_identifier(RelationGetRelationName(rel)));
+	history = enabled ? occ_relation_history(rel, &hist_nspname, &hist_relname) : 0;
+	qname = psprintf("%s.%s", quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+					 quote_identifier(RelationGetRelationName(rel)));
 	if (!enabled)
 		ereport(NOTICE,
 				(errmsg("table \"%s\" is not enabled for occ, skipping",
@@ -365,7 +438,9 @@ occ_disable(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		guc_level = citus ? occ_citus_allow_triggers() : 0;
-		occ_exec(sql);
+		occ_drop_triggers(qname, history > 0);
+		if (history > 0)
+			occ_history_drop(hist_nspname, hist_relname);
 		if (citus)
 			occ_citus_restore_triggers(guc_level);
 		SPI_finish();

@@ -154,7 +154,13 @@ occ_error_members(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
 		occ_json_key(buf, "moved");
 		appendStringInfoString(buf, "true");
 	}
-	if (info->sqlstate == ERRCODE_OCC_NOT_FOUND)
+	if (info->has_version)
+		occ_json_int(buf, "version", info->version);
+	if (info->sqlstate == ERRCODE_OCC_GONE)
+		occ_json_int(buf, "oldest_kept_version", info->oldest_kept_version);
+	if (info->sqlstate == ERRCODE_OCC_NOT_FOUND && info->has_version && info->has_current)
+		occ_json_int(buf, "current_version", info->current_version);
+	if (info->sqlstate == ERRCODE_OCC_NOT_FOUND || info->sqlstate == ERRCODE_OCC_GONE)
 		return;
 	if (info->has_expected_version)
 		occ_json_int(buf, "expected_version", info->expected_version);
@@ -170,6 +176,15 @@ occ_error_members(StringInfo buf, OccTable *t, Datum *keys, OccErrorInfo *info,
 		occ_names_json(buf, info->changed_fields);
 		occ_json_key(buf, "conflicting_fields");
 		occ_names_json(buf, info->conflicting_fields);
+	}
+	if (info->has_history)
+	{
+		occ_json_key(buf, "conflicting_paths");
+		occ_names_json(buf, info->conflicting_paths);
+		occ_json_key(buf, "changed_by");
+		occ_names_json(buf, info->changed_by);
+		occ_json_key(buf, "reasons");
+		occ_names_json(buf, info->reasons);
 	}
 }
 
@@ -213,7 +228,11 @@ occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info)
 		case ERRCODE_OCC_NOT_FOUND:
 			hint = info->moved ?
 				"A concurrent update moved the row to another partition, changing its key." :
+				info->has_version ? "The row has not reached that version." :
 				"The row does not exist, or row-level security hides it.";
+			break;
+		case ERRCODE_OCC_GONE:
+			hint = "Keep more versions with occ_enable(..., history => N).";
 			break;
 		case ERRCODE_OCC_PRECONDITION_REQUIRED:
 			hint = t->version_input == OCC_INPUT_NEXT ?
@@ -263,9 +282,20 @@ occ_raise(OccTable *t, Datum *keys, OccErrorInfo *info)
 					 OCC_ERROR_FIELDS));
 			break;
 		case ERRCODE_OCC_NOT_FOUND:
+			if (info->has_version)
+				ereport(ERROR,
+						(errmsg("row of table \"%s\" for key %s has no version " INT64_FORMAT,
+								t->plain_name, key.data, info->version),
+						 OCC_ERROR_FIELDS));
 			ereport(ERROR,
 					(errmsg("row not found in table \"%s\" for key %s",
 							t->plain_name, key.data),
+					 OCC_ERROR_FIELDS));
+			break;
+		case ERRCODE_OCC_GONE:
+			ereport(ERROR,
+					(errmsg("version " INT64_FORMAT " of the row of table \"%s\" for key %s is no longer kept",
+							info->version, t->plain_name, key.data),
 					 OCC_ERROR_FIELDS));
 			break;
 		default:

@@ -28,6 +28,7 @@ _PG_init(void)
 	occ_meta_init();
 	occ_etag_init();
 	occ_stats_init();
+	occ_history_init();
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "access/attnum.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -29,12 +30,17 @@
 #define OCC_SECRET_TABLE	"occ_secret"
 #define OCC_ETAG_LEN		24		/* base64url characters in an ETag */
 #define OCC_MAX_PLANS		64		/* cached statements per table */
+#define OCC_HISTORY_NPLANS	5		/* history.c's statements per table */
+#define OCC_HISTORY_MAX		10000	/* the most versions history => N keeps */
+#define OCC_HISTORY_TRIGGER_NAME "zz_occ_history"
+#define OCC_HISTORY_TRUNCATE_TRIGGER_NAME "zz_occ_history_truncate"
 
 /* SQLSTATE class OC: the last three characters are the HTTP status. */
 #define ERRCODE_OCC_CONFLICT				MAKE_SQLSTATE('O','C','4','0','9')
 #define ERRCODE_OCC_PRECONDITION_FAILED		MAKE_SQLSTATE('O','C','4','1','2')
 #define ERRCODE_OCC_NOT_FOUND				MAKE_SQLSTATE('O','C','4','0','4')
 #define ERRCODE_OCC_PRECONDITION_REQUIRED	MAKE_SQLSTATE('O','C','4','2','8')
+#define ERRCODE_OCC_GONE					MAKE_SQLSTATE('O','C','4','1','0')
 
 typedef enum OccGranularity
 {
@@ -121,6 +127,14 @@ typedef struct OccTable
 	bool		citus;
 	uint64		citus_shardid;	/* this relation is that shard; 0 if not a shard */
 	uint64		citus_xact;		/* rebuild after this transaction; 0: keep */
+
+	/* history.c: history => N (0: off), the table that keeps it, its statements */
+	int32		history;
+	char	   *history_nspname;
+	char	   *history_relname;
+	char	   *history_qname;	/* quoted and qualified */
+	Oid			history_relid;
+	SPIPlanPtr	history_plans[OCC_HISTORY_NPLANS];
 } OccTable;
 
 /* Is the column one of occ's own (version, ETag, field versions)? */
@@ -203,6 +217,14 @@ typedef struct OccErrorInfo
 	List	   *conflicting_fields; /* char * */
 	bool		hide_key;		/* the caller may not read the row's key */
 	bool		moved;			/* OC404: a concurrent update moved the row to another partition */
+	bool		has_version;	/* history: the version asked for (OC404, OC410) */
+	int64		version;
+	int64		oldest_kept_version;	/* OC410 */
+	bool		has_history;	/* a history merge found the three lists below */
+	List	   *conflicting_paths;	/* char *: JSON Pointers */
+	List	   *changed_by;		/* char *: roles of the versions since */
+	List	   *reasons;		/* char *: their occ.reason */
+	Jsonb	   *changes_since;	/* merge patch from the client's version to now */
 	const char *items_json;		/* occ_update_many: the failing items */
 	int			nitems;
 } OccErrorInfo;
@@ -284,6 +306,43 @@ extern void occ_exec(const char *sql);
 extern uint64 occ_noop_updates;
 extern bool occ_row_changes(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 							HeapTuple newtup, bool *changed);
+
+/* jsondiff.c */
+extern JsonbValue *occ_jsonb_value(Jsonb *j);
+extern Jsonb *occ_json_diff(Jsonb *a, Jsonb *b);
+extern void occ_diff_push_value(JsonbParseState **st, JsonbValue *a, JsonbValue *b);
+extern void occ_pointer_append(StringInfo path, const char *key, int len);
+extern void occ_merge3_conflicts(JsonbValue *base, JsonbValue *theirs, JsonbValue *ours,
+								 bool deep, StringInfo path, List **conflicts);
+
+/* history.c */
+typedef struct OccVersionRecord
+{
+	int64		version;
+	char	   *etag;
+	bool		has_changed_at;
+	TimestampTz changed_at;
+	char	   *changed_by;
+	char	   *reason;
+	Jsonb	   *row;			/* NULL: not kept (the current version's is the table's) */
+} OccVersionRecord;
+extern char *occ_reason;
+extern void occ_history_init(void);
+extern void occ_history_describe(OccTable *t, Relation rel, char **args, int nargs);
+extern void occ_history_free_plans(OccTable *t);
+extern void occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
+									  HeapTuple newtup, Datum *newkeys, int64 oldver,
+									  int64 newver, Datum newetag);
+extern List *occ_history_records(OccTable *t, Datum *keys, int64 from_version);
+extern bool occ_caller_may_select_row(OccTable *t);
+
+/* historytable.c */
+extern int32 occ_relation_history(Relation rel, char **nspname, char **relname);
+extern char *occ_history_table_name(Relation rel);
+extern void occ_history_create(Relation rel, Oid pkoid, const char *nspname,
+							   const char *relname);
+extern void occ_history_drop(const char *nspname, const char *relname);
+extern void occ_history_rekeep(OccTable *t);
 
 /* citus.c */
 struct TriggerData;

@@ -291,4 +291,5 @@ occ_free_plans(OccTable *t)
 		SPI_freeplan(t->probe_lock_plan);
 	t->probe_plan = NULL;
 	t->probe_lock_plan = NULL;
+	occ_history_free_plans(t);
 }

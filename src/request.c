@@ -390,9 +390,9 @@ occ_check_not_null(FunctionCallInfo fcinfo, int nargs, OccCond cond)
 
 /* Opens the table of a request and finds its description. */
 void
-occ_open_request(OccRequest *r, Oid relid)
+occ_open_request(OccRequest *r, Oid relid, LOCKMODE lockmode)
 {
-	r->rel = try_table_open(relid, RowExclusiveLock);
+	r->rel = try_table_open(relid, lockmode);
 	if (r->rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -400,6 +400,15 @@ occ_open_request(OccRequest *r, Oid relid)
 	r->t = occ_table_for_relation(r->rel, false);
 	if (r->t->key_cond == NULL)
 		occ_prepare_table_sql(r->t);
+}
+
+/* Opens the table named by argument 0 for reading and converts the id of argument 1. */
+void
+occ_read_id(FunctionCallInfo fcinfo, OccRequest *r)
+{
+	memset(r, 0, sizeof(*r));
+	occ_open_request(r, PG_GETARG_OID(0), AccessShareLock);
+	occ_convert_id(r->t, fcinfo, r->keys);
 }
 
 /* Checks and converts the arguments of the four single-row functions. */
@@ -412,7 +421,7 @@ occ_read_request(FunctionCallInfo fcinfo, OccRequest *r, OccKind kind, OccCond c
 	memset(r, 0, sizeof(*r));
 	r->kind = kind;
 	r->cond = cond;
-	occ_open_request(r, PG_GETARG_OID(0));
+	occ_open_request(r, PG_GETARG_OID(0), RowExclusiveLock);
 	if (kind == OCC_KIND_UPDATE)
 	{
 		r->patch = PG_GETARG_JSONB_P(3);

@@ -530,6 +530,14 @@ occ_trigger(PG_FUNCTION_ARGS)
 		etag = PointerGetDatum(occ_etag_compute(t, keys, version, prev, prevlen));
 		if (counted)
 			occ_stats_event(t, OCC_STAT_UPDATE, keys, NULL);
+		if (counted && t->history > 0)
+		{
+			bool		vnull;
+
+			occ_history_record_update(t, desc, oldtup, newtup, keys,
+									  occ_tuple_version(t, desc, oldtup, &vnull),
+									  version, etag);
+		}
 	}
 	else
 		etag_null = true;		/* the key's NOT NULL check will refuse it */

@@ -11,7 +11,8 @@ SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS returns
    AND p.proname IN ('occ_enable', 'occ_disable', 'occ_update', 'occ_update_if_match',
                      'occ_delete', 'occ_delete_if_match', 'occ_merge_patch',
                      'occ_try_update', 'occ_update_many', 'occ_stats_internal',
-                     'occ_recent_conflicts_internal', 'occ_stats_reset')
+                     'occ_recent_conflicts_internal', 'occ_stats_reset',
+                     'occ_history', 'occ_row_at', 'occ_diff')
  ORDER BY p.proname, p.oid::regprocedure::text;
 
 -- every function that belongs to the extension, so that none slips in unlisted
@@ -23,8 +24,14 @@ SELECT p.oid::regprocedure AS extension_function, p.proretset AS returns_set,
  ORDER BY p.proname, p.oid::regprocedure::text;
 
 -- occ_enable's argument names and defaults; the argument names of the 1.1 functions
-SELECT pg_get_function_arguments('occ_enable(regclass, name, name, text, text)'::regprocedure)
+SELECT pg_get_function_arguments('occ_enable(regclass, name, name, text, text, int)'::regprocedure)
        AS occ_enable_arguments;
+SELECT pg_get_function_arguments('occ_history(regclass, "any")'::regprocedure)
+       AS occ_history_arguments;
+SELECT pg_get_function_arguments('occ_row_at(regclass, "any", bigint)'::regprocedure)
+       AS occ_row_at_arguments;
+SELECT pg_get_function_arguments('occ_diff(regclass, "any", bigint, bigint)'::regprocedure)
+       AS occ_diff_arguments;
 SELECT pg_get_function_arguments('occ_try_update(regclass, "any", bigint, jsonb)'::regprocedure)
        AS occ_try_update_arguments;
 SELECT pg_get_function_arguments('occ_update_many(regclass, jsonb)'::regprocedure)
@@ -64,5 +71,6 @@ SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_e
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND p.proname IN ('occ_stats_reset', 'occ_try_update', 'occ_update_many',
-                     'occ_stats_internal', 'occ_recent_conflicts_internal')
+                     'occ_stats_internal', 'occ_recent_conflicts_internal',
+                     'occ_history', 'occ_row_at', 'occ_diff')
  ORDER BY p.proname;

@@ -1,0 +1,555 @@
+/*
+ * history.c
+ *		Row history (occ_enable(..., history => N)): the table that keeps each
+ *		row's last versions, what the triggers write into it, and reading it
+ *		back.  historyfuncs.c answers the SQL functions, merge.c merges a
+ *		stale update against a kept version.
+ *
+ * The history table of t is "<t>_occ_history" in t's schema: t's key
+ * columns, then occ_slot, occ_version, occ_etag, occ_changed_at,
+ * occ_changed_by, occ_reason and occ_row.  Version v of a row lives in slot
+ * v % (N + 1), so that a long run of updates rewrites the same N + 1 rows in
+ * place.  Each write of a version records who, when and why; the row image
+ * of a version is stored when the next version replaces it (the current
+ * version's image is the table's row), so at most N images are kept.
+ *
+ * Nobody but the table's owner may read or write the history table.  The
+ * triggers write it as that owner, the way PostgreSQL's foreign keys check
+ * as the owner; the reading functions first read the row itself with the
+ * caller's rights, then the history as the owner.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "occ.h"
+#include "compat.h"
+
+PG_FUNCTION_INFO_V1(occ_history_trigger);
+
+#define OCC_REASON_MAX 256
+
+char	   *occ_reason = NULL;
+
+/* The statements of history_plans[]. */
+enum
+{
+	OCC_HP_UPDATE,				/* keep the old image, record the new version */
+	OCC_HP_FIND_ETAG,			/* is a record with this ETag there (a moved row)? */
+	OCC_HP_DELETE,				/* forget a row's history */
+	OCC_HP_INSERT,				/* a new row's first version */
+	OCC_HP_READ,				/* a row's records from a version on */
+	OCC_HP_REKEY				/* a row's key changed */
+};
+
+/* occ.reason: at most OCC_REASON_MAX bytes. */
+static bool
+occ_check_reason(char **newval, void **extra, GucSource source)
+{
+	if (*newval && strlen(*newval) > OCC_REASON_MAX)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errdetail("occ.reason is at most %d bytes long.", OCC_REASON_MAX);
+		return false;
+	}
+	return true;
+}
+
+/* Defines occ.reason. */
+void
+occ_history_init(void)
+{
+	DefineCustomStringVariable("occ.reason",
+							   "Why the current transaction writes: recorded in row history.",
+							   "At most 256 bytes; empty means no reason.",
+							   &occ_reason,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   occ_check_reason, NULL, NULL);
+}
+
+/*
+ * Reads the history part of the occ trigger's arguments (see
+ * occ_build_table) and finds the history table.
+ */
+void
+occ_history_describe(OccTable *t, Relation rel, char **args, int nargs)
+{
+	Oid			nsp;
+
+	if (nargs < 8)
+		return;
+	t->history = pg_strtoint32(args[5]);
+	t->history_nspname = pstrdup(args[6]);
+	t->history_relname = pstrdup(args[7]);
+	t->history_qname = quote_qualified_identifier(t->history_nspname, t->history_relname);
+	nsp = get_namespace_oid(t->history_nspname, true);
+	t->history_relid = OidIsValid(nsp) ? get_relname_relid(t->history_relname, nsp) : InvalidOid;
+	if (t->history < 1 || t->history > OCC_HISTORY_MAX || !OidIsValid(t->history_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("history table %s of table \"%s\" does not exist",
+						t->history_qname, t->plain_name),
+				 errhint("Call occ_enable() on the table again.")));
+}
+
+/* Frees history.c's statements of t. */
+void
+occ_history_free_plans(OccTable *t)
+{
+	for (int i = 0; i < OCC_HISTORY_NPLANS; i++)
+		if (t->history_plans[i])
+		{
+			SPI_freeplan(t->history_plans[i]);
+			t->history_plans[i] = NULL;
+		}
+}
+
+/* Appends the key condition over alias occ_h and parameters $first.. */
+static void
+occ_history_key_cond(StringInfo s, OccTable *t, int first)
+{
+	for (int i = 0; i < t->nkeys; i++)
+		appendStringInfo(s, "%socc_h.%s %s $%d", i > 0 ? " AND " : "",
+						 quote_identifier(t->keys[i].name), t->keys[i].eqop, first + i);
+}
+
+/* Appends the key column list. */
+static void
+occ_history_key_list(StringInfo s, OccTable *t)
+{
+	for (int i = 0; i < t->nkeys; i++)
+		appendStringInfo(s, "%s, ", quote_identifier(t->keys[i].name));
+}
+
+/* Appends $first, ..., one per key column. */
+static void
+occ_history_key_params(StringInfo s, OccTable *t, int first)
+{
+	for (int i = 0; i < t->nkeys; i++)
+		appendStringInfo(s, "$%d, ", first + i);
+}
+
+/* The SQL text of one of the statements; fills its parameter types. */
+static char *
+occ_history_sql(OccTable *t, int which, Oid *types, int *nparams)
+{
+	StringInfoData s;
+	int			n = t->nkeys;
+	static const Oid update_types[] = {INT4OID, INT8OID, TEXTOID, JSONBOID,
+		INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	static const Oid insert_types[] = {INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
+		TEXTOID, TEXTOID};
+
+	for (int i = 0; i < n; i++)
+		types[i] = types[n + i] = t->keys[i].typid;
+	*nparams = n;
+	initStringInfo(&s);
+	switch (which)
+	{
+		case OCC_HP_UPDATE:
+			memcpy(types + n, update_types, sizeof(update_types));
+			*nparams = n + lengthof(update_types);
+			appendStringInfo(&s, "WITH occ_prev AS (INSERT INTO %s AS occ_h (", t->history_qname);
+			occ_history_key_list(&s, t);
+			appendStringInfoString(&s, "occ_slot, occ_version, occ_etag, occ_row) VALUES (");
+			occ_history_key_params(&s, t, 1);
+			appendStringInfo(&s, "$%d, $%d, $%d, $%d) ON CONFLICT (", n + 1, n + 2, n + 3, n + 4);
+			occ_history_key_list(&s, t);
+			appendStringInfoString(&s,
+								   "occ_slot) DO UPDATE SET "
+								   "occ_changed_at = CASE WHEN occ_h.occ_version OPERATOR(pg_catalog.=) EXCLUDED.occ_version THEN occ_h.occ_changed_at END, "
+								   "occ_changed_by = CASE WHEN occ_h.occ_version OPERATOR(pg_catalog.=) EXCLUDED.occ_version THEN occ_h.occ_changed_by END, "
+								   "occ_reason = CASE WHEN occ_h.occ_version OPERATOR(pg_catalog.=) EXCLUDED.occ_version THEN occ_h.occ_reason END, "
+								   "occ_version = EXCLUDED.occ_version, occ_etag = EXCLUDED.occ_etag, "
+								   "occ_row = EXCLUDED.occ_row) ");
+			appendStringInfo(&s, "INSERT INTO %s AS occ_h (", t->history_qname);
+			occ_history_key_list(&s, t);
+			appendStringInfoString(&s, "occ_slot, occ_version, occ_etag, occ_changed_at, "
+								   "occ_changed_by, occ_reason, occ_row) VALUES (");
+			occ_history_key_params(&s, t, 1);
+			appendStringInfo(&s, "$%d, $%d, $%d, $%d, $%d, $%d, NULL) ON CONFLICT (",
+							 n + 5, n + 6, n + 7, n + 8, n + 9, n + 10);
+			occ_history_key_list(&s, t);
+			appendStringInfoString(&s,
+								   "occ_slot) DO UPDATE SET occ_version = EXCLUDED.occ_version, "
+								   "occ_etag = EXCLUDED.occ_etag, occ_changed_at = EXCLUDED.occ_changed_at, "
+								   "occ_changed_by = EXCLUDED.occ_changed_by, "
+								   "occ_reason = EXCLUDED.occ_reason, occ_row = NULL");
+			break;
+		case OCC_HP_FIND_ETAG:
+			types[n] = TEXTOID;
+			*nparams = n + 1;
+			appendStringInfo(&s, "SELECT 1 FROM %s AS occ_h WHERE ", t->history_qname);
+			occ_history_key_cond(&s, t, 1);
+			appendStringInfo(&s, " AND occ_h.occ_etag OPERATOR(pg_catalog.=) $%d", n + 1);
+			break;
+		case OCC_HP_DELETE:
+			appendStringInfo(&s, "DELETE FROM %s AS occ_h WHERE ", t->history_qname);
+			occ_history_key_cond(&s, t, 1);
+			break;
+		case OCC_HP_INSERT:
+			memcpy(types + n, insert_types, sizeof(insert_types));
+			*nparams = n + lengthof(insert_types);
+			appendStringInfo(&s, "INSERT INTO %s (", t->history_qname);
+			occ_history_key_list(&s, t);
+			appendStringInfoString(&s, "occ_slot, occ_version, occ_etag, occ_changed_at, "
+								   "occ_changed_by, occ_reason) VALUES (");
+			occ_history_key_params(&s, t, 1);
+			appendStringInfo(&s, "$%d, $%d, $%d, $%d, $%d, $%d)",
+							 n + 1, n + 2, n + 3, n + 4, n + 5, n + 6);
+			break;
+		case OCC_HP_READ:
+			types[n] = INT8OID;
+			*nparams = n + 1;
+			appendStringInfo(&s,
+							 "SELECT occ_version, occ_etag, occ_changed_at, occ_changed_by, "
+							 "occ_reason, occ_row FROM %s AS occ_h WHERE ", t->history_qname);
+			occ_history_key_cond(&s, t, 1);
+			appendStringInfo(&s, " AND occ_h.occ_version OPERATOR(pg_catalog.>=) $%d "
+							 "ORDER BY occ_h.occ_version", n + 1);
+			break;
+		case OCC_HP_REKEY:
+			*nparams = 2 * n;
+			appendStringInfo(&s, "UPDATE %s AS occ_h SET ", t->history_qname);
+			for (int i = 0; i < n; i++)
+				appendStringInfo(&s, "%s%s = $%d", i > 0 ? ", " : "",
+								 quote_identifier(t->keys[i].name), n + 1 + i);
+			appendStringInfoString(&s, " WHERE ");
+			occ_history_key_cond(&s, t, 1);
+			break;
+	}
+	return s.data;
+}
+
+/* The kept statement of t, prepared on first use (inside an SPI connection). */
+static SPIPlanPtr
+occ_history_plan(OccTable *t, int which)
+{
+	if (t->history_plans[which] == NULL)
+	{
+		Oid			types[2 * INDEX_MAX_KEYS + 10];
+		int			nparams;
+		char	   *sql = occ_history_sql(t, which, types, &nparams);
+		SPIPlanPtr	plan = SPI_prepare(sql, nparams, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		t->history_plans[which] = plan;
+	}
+	return t->history_plans[which];
+}
+
+/*
+ * Runs one of the statements as the owner of the history table, in an SPI
+ * connection of its own.  values: the keys, then the statement's own.
+ * Returns the rows it processed; a read's records go to *records (in the
+ * caller's memory context).
+ */
+static uint64
+occ_history_run(OccTable *t, int which, Datum *values, const char *nulls,
+				List **records)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->history_relid));
+	Oid			owner;
+	Oid			save_user;
+	int			save_ctx;
+	volatile uint64 processed = 0;
+	MemoryContext outer = CurrentMemoryContext;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("history table %s of table \"%s\" does not exist",
+						t->history_qname, t->plain_name),
+				 errhint("Call occ_enable() on the table again.")));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&save_user, &save_ctx);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	SetUserIdAndSecContext(owner, save_ctx | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(occ_history_plan(t, which), values, nulls, false, 0) < 0)
+			elog(ERROR, "occ: history statement failed");
+		processed = SPI_processed;
+		for (uint64 i = 0; records && i < SPI_processed; i++)
+		{
+			HeapTuple	row = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			MemoryContext old = MemoryContextSwitchTo(outer);
+			OccVersionRecord *r = palloc0(sizeof(OccVersionRecord));
+			bool		isnull;
+			Datum		d;
+
+			r->version = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+			r->etag = SPI_getvalue(row, desc, 2);
+			d = SPI_getbinval(row, desc, 3, &isnull);
+			r->has_changed_at = !isnull;
+			r->changed_at = isnull ? 0 : DatumGetTimestampTz(d);
+			r->changed_by = SPI_getvalue(row, desc, 4);
+			r->reason = SPI_getvalue(row, desc, 5);
+			d = SPI_getbinval(row, desc, 6, &isnull);
+			r->row = isnull ? NULL : DatumGetJsonbPCopy(d);
+			*records = lappend(*records, r);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_ctx);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return processed;
+}
+
+/* The keys, then room for a statement's own parameters, all not null. */
+static void
+occ_history_params(OccTable *t, Datum *keys, Datum *values, char *nulls, int nvalues)
+{
+	memset(nulls, ' ', nvalues);
+	memcpy(values, keys, t->nkeys * sizeof(Datum));
+}
+
+/* The caller's role name and occ.reason, as recorded. */
+static void
+occ_history_who(Datum *values, char *nulls)
+{
+	char	   *role = GetUserNameFromId(GetUserId(), true);
+
+	values[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[1] = role ? CStringGetTextDatum(role) : (Datum) 0;
+	nulls[1] = role ? ' ' : 'n';
+	values[2] = occ_reason && occ_reason[0] ? CStringGetTextDatum(occ_reason) : (Datum) 0;
+	nulls[2] = occ_reason && occ_reason[0] ? ' ' : 'n';
+}
+
+/* Does any key column differ between two tuples? */
+static bool
+occ_history_key_changed(OccTable *t, TupleDesc desc, HeapTuple oldtup, Datum *newkeys,
+						Datum *oldkeys)
+{
+	bool		changed = false;
+
+	for (int i = 0; i < t->nkeys; i++)
+	{
+		OccKeyColumn *k = &t->keys[i];
+		bool		isnull;
+
+		oldkeys[i] = heap_getattr(oldtup, k->attnum, desc, &isnull);
+		if (!datumIsEqual(oldkeys[i], newkeys[i], k->typbyval, k->typlen))
+			changed = true;
+	}
+	return changed;
+}
+
+/*
+ * The BEFORE UPDATE trigger wrote a new version of a row: keep the old
+ * image (version oldver) and record the new version, with who, when and
+ * why.  A row whose key changed takes its history along first.
+ */
+void
+occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
+						  HeapTuple newtup, Datum *newkeys, int64 oldver,
+						  int64 newver, Datum newetag)
+{
+	Datum		values[2 * INDEX_MAX_KEYS + 10];
+	char		nulls[2 * INDEX_MAX_KEYS + 10];
+	Datum		oldkeys[INDEX_MAX_KEYS];
+	int			n = t->nkeys;
+	bool		isnull;
+	Datum		oldetag;
+
+	if (occ_history_key_changed(t, desc, oldtup, newkeys, oldkeys))
+	{
+		occ_history_params(t, oldkeys, values, nulls, 2 * n);
+		memcpy(values + n, newkeys, n * sizeof(Datum));
+		occ_history_run(t, OCC_HP_REKEY, values, nulls, NULL);
+	}
+	occ_history_params(t, newkeys, values, nulls, n + 10);
+	oldetag = heap_getattr(oldtup, t->etag_attnum, desc, &isnull);
+	values[n] = Int32GetDatum((int32) (oldver % (t->history + 1)));
+	values[n + 1] = Int64GetDatum(oldver);
+	values[n + 2] = oldetag;
+	nulls[n + 2] = isnull ? 'n' : ' ';
+	values[n + 3] = JsonbPGetDatum(occ_row_to_jsonb(t, oldtup, desc));
+	values[n + 4] = Int32GetDatum((int32) (newver % (t->history + 1)));
+	values[n + 5] = Int64GetDatum(newver);
+	values[n + 6] = newetag;
+	occ_history_who(values + n + 7, nulls + n + 7);
+	occ_history_run(t, OCC_HP_UPDATE, values, nulls, NULL);
+}
+
+/*
+ * The records of a row from version from_version on, oldest first
+ * (OccVersionRecord *).
+ */
+List *
+occ_history_records(OccTable *t, Datum *keys, int64 from_version)
+{
+	Datum		values[INDEX_MAX_KEYS + 1];
+	char		nulls[INDEX_MAX_KEYS + 1];
+	List	   *records = NIL;
+
+	occ_history_params(t, keys, values, nulls, t->nkeys + 1);
+	values[t->nkeys] = Int64GetDatum(from_version);
+	occ_history_run(t, OCC_HP_READ, values, nulls, &records);
+	return records;
+}
+
+/* Reads the key columns of a tuple. */
+static void
+occ_history_tuple_keys(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys)
+{
+	bool		isnull;
+
+	for (int i = 0; i < t->nkeys; i++)
+		keys[i] = heap_getattr(tup, t->keys[i].attnum, desc, &isnull);
+}
+
+/* A row was inserted: its first version starts a fresh history. */
+static void
+occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup)
+{
+	Datum		values[INDEX_MAX_KEYS + 6];
+	char		nulls[INDEX_MAX_KEYS + 6];
+	int			n = t->nkeys;
+	bool		isnull;
+	bool		vnull;
+	Datum		etag = heap_getattr(tup, t->etag_attnum, desc, &isnull);
+	Datum		ver = heap_getattr(tup, t->version_attnum, desc, &vnull);
+	int64		version;
+
+	occ_history_tuple_keys(t, desc, tup, values);
+	occ_history_params(t, values, values, nulls, n + 6);
+	if (isnull || vnull)
+		return;					/* written past occ's trigger: no version to record */
+
+	/*
+	 * The second half of a row moving to another partition brings the
+	 * record its update wrote (with this very ETag) under its new key.
+	 */
+	values[n] = etag;
+	if (occ_history_run(t, OCC_HP_FIND_ETAG, values, nulls, NULL) > 0)
+		return;
+	occ_history_run(t, OCC_HP_DELETE, values, nulls, NULL);
+	version = t->version_typid == INT4OID ? DatumGetInt32(ver) : DatumGetInt64(ver);
+	values[n] = Int32GetDatum((int32) (version % (t->history + 1)));
+	values[n + 1] = Int64GetDatum(version);
+	values[n + 2] = etag;
+	occ_history_who(values + n + 3, nulls + n + 3);
+	occ_history_run(t, OCC_HP_INSERT, values, nulls, NULL);
+}
+
+/* A row was deleted: its history goes with it. */
+static void
+occ_history_deleted(OccTable *t, TupleDesc desc, HeapTuple tup)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	char		nulls[INDEX_MAX_KEYS];
+
+	occ_history_tuple_keys(t, desc, tup, values);
+	occ_history_params(t, values, values, nulls, t->nkeys);
+	occ_history_run(t, OCC_HP_DELETE, values, nulls, NULL);
+}
+
+/* The table was truncated: so is its history. */
+static void
+occ_history_truncated(OccTable *t)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->history_relid));
+	Oid			owner;
+	Oid			save_user;
+	int			save_ctx;
+
+	if (!HeapTupleIsValid(tup))
+		return;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&save_user, &save_ctx);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	SetUserIdAndSecContext(owner, save_ctx | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		occ_exec(psprintf("TRUNCATE %s", t->history_qname));
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_ctx);
+	}
+	PG_END_TRY();
+	SPI_finish();
+}
+
+/*
+ * occ_history_trigger()
+ *		AFTER INSERT OR DELETE FOR EACH ROW and AFTER TRUNCATE FOR EACH
+ *		STATEMENT trigger that occ_enable() adds with history: a new row
+ *		starts its history, a deleted row's goes.  (Updates are recorded by
+ *		occ_trigger, which sees the old and the new row.)  AFTER, so that an
+ *		INSERT ... ON CONFLICT that inserts nothing records nothing.
+ */
+Datum
+occ_history_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	OccTable   *t;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!(TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) ||
+		  (TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
+		   (TRIGGER_FIRED_BY_INSERT(td->tg_event) ||
+			TRIGGER_FIRED_BY_DELETE(td->tg_event)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("occ_history_trigger: must be fired AFTER INSERT OR DELETE FOR EACH ROW or AFTER TRUNCATE")));
+	t = occ_table_for_relation(td->tg_relation, true);
+	if (t == NULL || t->history == 0)
+		return PointerGetDatum(NULL);	/* occ or its history was turned off */
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		occ_history_truncated(t);
+	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		occ_history_inserted(t, RelationGetDescr(td->tg_relation), td->tg_trigtuple);
+	else
+		occ_history_deleted(t, RelationGetDescr(td->tg_relation), td->tg_trigtuple);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * May the caller read every column of t (the whole row, as SELECT * would)?
+ * Row-level security is the caller's own query's business.
+ */
+bool
+occ_caller_may_select_row(OccTable *t)
+{
+	Oid			user = GetUserId();
+
+	if (pg_class_aclcheck(t->relid, user, ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	return pg_attribute_aclcheck_all(t->relid, user, ACL_SELECT, ACLMASK_ALL) == ACLCHECK_OK;
+}
