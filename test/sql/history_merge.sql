@@ -18,16 +18,10 @@ CREATE TABLE hm (id int PRIMARY KEY, title text, n int, tags text[], doc jsonb, 
                  "a/b~c" text);
 SELECT occ_enable('hm', history => 10);
 
--- pg_temp.merge3(base, theirs, patch): row 1 is inserted afresh with the columns of
--- base (version 1), a plain UPDATE sets the columns of theirs (version 2), then a
--- client that read version 1 sends patch through occ_try_update. Returns its status
--- and conflicting_paths, the row's columns named in base, theirs or patch after it,
--- and the row's version (2: nothing written, 3: merged with one bump).
-CREATE FUNCTION pg_temp.merge3(base jsonb, theirs jsonb, patch jsonb,
-    OUT status text, OUT conflicting_paths jsonb, OUT after jsonb, OUT version bigint)
+-- pg_temp.setup(base, theirs): row 1 is inserted afresh with the columns of base
+-- (version 1), then a plain UPDATE sets the columns of theirs (version 2).
+CREATE FUNCTION pg_temp.setup(base jsonb, theirs jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    r jsonb;
 BEGIN
     DELETE FROM hm WHERE id = 1;
     INSERT INTO hm (id, title, n, tags, doc, raw, "a/b~c")
@@ -40,6 +34,20 @@ BEGIN
     IF (SELECT hm.version FROM hm WHERE id = 1) <> 2 THEN
         RAISE EXCEPTION 'theirs % changed nothing', theirs;
     END IF;
+END
+$$;
+
+-- pg_temp.merge3(base, theirs, patch): after setup(base, theirs), a client that
+-- read version 1 sends patch through occ_try_update. Returns its status and
+-- conflicting_paths, the row's columns named in base, theirs or patch after it, and
+-- the row's version (2: nothing written, 3: merged with one bump).
+CREATE FUNCTION pg_temp.merge3(base jsonb, theirs jsonb, patch jsonb,
+    OUT status text, OUT conflicting_paths jsonb, OUT after jsonb, OUT version bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    PERFORM pg_temp.setup(base, theirs);
     r := occ_try_update('hm', 1, 1, patch);
     status := r ->> 'status';
     conflicting_paths := r -> 'conflicting_paths';
@@ -48,6 +56,15 @@ BEGIN
       FROM hm, jsonb_each(to_jsonb(hm)) AS e(k, v)
      WHERE hm.id = 1 AND (base ? k OR theirs ? k OR patch ? k);
 END
+$$;
+
+-- pg_temp.detail(detail) is an OC error's DETAIL as jsonb, without the random
+-- current_etag and with the name of the superuser running the tests as <superuser>.
+CREATE FUNCTION pg_temp.detail(detail text) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT replace(regexp_replace(NULLIF(detail, ''), '"current_etag":"[A-Za-z0-9_-]{24}"',
+                                  '"current_etag":"<etag>"', 'g'),
+                   '"' || session_user || '"', '"<superuser>"')::jsonb - 'current_etag'
 $$;
 
 -- json documents, at every depth
@@ -145,6 +162,7 @@ SELECT v.name, m.*
 -- other columns are atomic; values are compared after conversion to the column type
 SELECT v.name, m.*
   FROM (VALUES
+    ('an empty patch: nothing to merge', '{"title": "t", "n": 1}', '{"n": 2}', '{}'),
     ('different columns', '{"title": "t", "n": 1}', '{"n": 2}', '{"title": "u"}'),
     ('the same column, different values', '{"title": "t", "n": 1}', '{"n": 2}', '{"n": 3}'),
     ('the same column, equal after conversion', '{"title": "t", "n": 1}', '{"n": 2}', '{"n": "2"}'),
@@ -163,8 +181,8 @@ SELECT v.name, m.*
 
 -- occ_update: a merge returns the new row, bumped once, and history records only
 -- what the merge changed in the current row
-SELECT * FROM pg_temp.merge3('{"doc": {"a": {"x": 1, "y": 1}, "b": 1}}',
-                             '{"doc": {"a": {"x": 2, "y": 1}, "b": 1}}', '{}');
+SELECT pg_temp.setup('{"doc": {"a": {"x": 1, "y": 1}, "b": 1}}',
+                     '{"doc": {"a": {"x": 2, "y": 1}, "b": 1}}');
 SELECT occ_update('hm', 1, 1, '{"doc": {"a": {"x": 2, "y": 3}}, "title": "merged"}') - 'etag'
        AS merged_row;
 SELECT version, changes - 'etag' AS changes, changes ->> 'etag' = etag AS etag_ok
@@ -197,21 +215,21 @@ RESET occ.reason;
 RESET ROLE;
 SELECT hm::text AS snap FROM hm WHERE id = 1 \gset
 \x on
-SELECT state, message, NULLIF(detail, '')::jsonb - 'current_etag' AS detail, hint, schema_name, table_name,
+SELECT state, message, pg_temp.detail(detail) AS detail, hint, schema_name, table_name,
        column_name
   FROM pg_temp.err($$SELECT occ_update('hm', 1, 1, '{"doc": {"a": {"x": 3}, "b": 3}, "n": 2}')$$);
 \x off
 SELECT hm::text = :'snap' AS unchanged FROM hm WHERE id = 1;
 -- from a later version, only the writers and reasons after it
-SELECT NULLIF(detail, '')::jsonb - 'current_etag' AS detail
+SELECT pg_temp.detail(detail) AS detail
   FROM pg_temp.err($$SELECT occ_update('hm', 1, 4, '{"title": "w", "doc": {"b": 2}}')$$);
 -- the same patch merges from version 1 once it conflicts with nothing
 SELECT occ_update('hm', 1, 1, '{"doc": {"a": {"y": 3}}}') -> 'doc' AS merged_doc;
 
 -- occ_try_update: "merged", "unchanged", and a conflict with conflicting_paths and
 -- changes_since (the merge patch from the client's version to the current row)
-SELECT * FROM pg_temp.merge3('{"doc": {"a": 1, "b": 1}, "title": "t"}',
-                             '{"doc": {"a": 2, "b": 1}, "title": "u"}', '{}');
+SELECT pg_temp.setup('{"doc": {"a": 1, "b": 1}, "title": "t"}',
+                     '{"doc": {"a": 2, "b": 1}, "title": "u"}');
 SELECT r - 'row' AS merged, r #> '{row,doc}' AS doc
   FROM occ_try_update('hm', 1, 1, '{"doc": {"b": 3}}') AS r;
 SELECT r - 'row' AS unchanged FROM occ_try_update('hm', 1, 1, '{"doc": {"a": 2}}') AS r;
@@ -233,7 +251,7 @@ SELECT r - 'etag' AS batch_row
   FROM occ_update_many('hm', '[{"id": 2, "version": 1, "patch": {"doc": {"b": 3}}},
                                {"id": 1, "version": 2, "patch": {"doc": {"b": 4}}}]') AS r;
 SELECT id, version, doc FROM hm ORDER BY id;
-SELECT state, message, NULLIF(regexp_replace(detail, '"current_etag":"[A-Za-z0-9_-]{24}"', '"current_etag":"<etag>"', 'g'), '')::jsonb AS detail
+SELECT state, message, pg_temp.detail(detail) AS detail
   FROM pg_temp.err($$SELECT occ_update_many('hm', '[{"id": 1, "version": 3, "patch": {"doc": {"a": 5}}},
                                                   {"id": 2, "version": 1, "patch": {"doc": {"a": 5}}}]')$$);
 SELECT id, version, doc FROM hm ORDER BY id;
@@ -259,7 +277,7 @@ UPDATE hm_short SET doc = '{"a": 2, "b": 1}';
 UPDATE hm_short SET doc = '{"a": 3, "b": 1}';
 UPDATE hm_short SET doc = '{"a": 4, "b": 1}';
 SELECT min(version) AS oldest_kept FROM occ_history('hm_short', 1);
-SELECT state, NULLIF(detail, '')::jsonb - 'current_etag' AS detail
+SELECT state, pg_temp.detail(detail) AS detail
   FROM pg_temp.err($$SELECT occ_update('hm_short', 1, 1, '{"doc": {"b": 2}}')$$);
 SELECT occ_try_update('hm_short', 1, 1, '{"doc": {"b": 2}}') - 'row' AS not_kept;
 -- the oldest kept version still merges
@@ -272,10 +290,10 @@ SELECT occ_enable('hm_field', granularity => 'field', history => 1);
 INSERT INTO hm_field VALUES (1, '{"c": {"x": 1, "y": 1}, "d": 1}');
 UPDATE hm_field SET doc = '{"c": {"x": 2, "y": 1}, "d": 1}';
 SELECT occ_update('hm_field', 1, 1, '{"doc": {"c": {"y": 2}}}') -> 'doc' AS deep_merge;
-SELECT state, NULLIF(detail, '')::jsonb - 'current_etag' AS detail
+SELECT state, pg_temp.detail(detail) AS detail
   FROM pg_temp.err($$SELECT occ_update('hm_field', 1, 2, '{"doc": {"c": {"y": 3}}}')$$);
 -- version 1 is gone now (history => 1): the field rules, member "c" conflicts
-SELECT state, NULLIF(detail, '')::jsonb - 'current_etag' AS detail
+SELECT state, pg_temp.detail(detail) AS detail
   FROM pg_temp.err($$SELECT occ_update('hm_field', 1, 1, '{"doc": {"c": {"z": 1}}}')$$);
 SELECT occ_update('hm_field', 1, 1, '{"doc": {"d": 2}}') -> 'doc' AS field_rule_merge;
 

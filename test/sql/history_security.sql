@@ -40,15 +40,19 @@ SELECT s AS statement, (pg_temp.err(s)).state FROM unnest(ARRAY[
     'DELETE FROM hsec.doc_occ_history',
     'TRUNCATE hsec.doc_occ_history',
     'DROP TABLE hsec.doc_occ_history',
-    'ALTER TABLE hsec.doc_occ_history ADD COLUMN x int',
-    'COPY hsec.doc_occ_history TO STDOUT'
+    'ALTER TABLE hsec.doc_occ_history ADD COLUMN x int'
 ]) AS s;
+COPY hsec.doc_occ_history TO STDOUT;
 -- through the functions she reads it as she reads the table
 SELECT version, changes - 'etag' AS changes FROM occ_history('hsec.doc', 1);
 SELECT occ_row_at('hsec.doc', 1, 1) ->> 'secret' AS secret_at_1;
 -- and writes need no right on it: her update is recorded, her delete removes it
 UPDATE hsec.doc SET title = 'by eve' WHERE id = 1;
 SELECT version, changed_by FROM occ_history('hsec.doc', 1);
+INSERT INTO hsec.doc VALUES (4, 'regress_occ_hsec_eve', 'short-lived', 'TOPSECRET-4', NULL);
+UPDATE hsec.doc SET title = 'gone soon' WHERE id = 4;
+SELECT count(*) AS versions_of_4 FROM occ_history('hsec.doc', 4);
+DELETE FROM hsec.doc WHERE id = 4;
 RESET ROLE;
 SELECT id, count(*) AS records FROM hsec.doc_occ_history GROUP BY id ORDER BY id;
 
