@@ -57,6 +57,7 @@ enum
 	OCC_HP_READ,				/* a row's records from a version on */
 	OCC_HP_REKEY				/* a row's key changed */
 };
+StaticAssertDecl(OCC_HP_REKEY + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
 
 /* occ.reason: at most OCC_REASON_MAX bytes. */
 static bool

@@ -76,10 +76,12 @@ occ_read_history(FunctionCallInfo fcinfo, OccRowHistory *h,
 	h->current = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											 1, &isnull));
 	etag = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	h->current_row = DatumGetJsonbP(SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
-																	SPI_tuptable->tupdesc,
-																	3, &isnull),
-													  false, -1));
+	/* detoasted (a short header, say) here, then copied out of SPI's memory */
+	h->current_row = (Jsonb *) DatumGetPointer(
+		SPI_datumTransfer(PointerGetDatum(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+																	   SPI_tuptable->tupdesc,
+																	   3, &isnull))),
+						  false, -1));
 	if (etag)
 		etag = strcpy(SPI_palloc(strlen(etag) + 1), etag);
 	SPI_finish();

@@ -152,13 +152,13 @@ occ_history_rekeep(OccTable *t)
 	initStringInfo(&s);
 	appendStringInfo(&s,
 					 "DELETE FROM %s AS occ_h WHERE occ_h.occ_version OPERATOR(pg_catalog.<) "
-					 "(SELECT pg_catalog.max(occ_x.occ_version) FROM %s AS occ_x WHERE ",
+					 "((SELECT pg_catalog.max(occ_x.occ_version) FROM %s AS occ_x WHERE ",
 					 t->history_qname, t->history_qname);
 	for (int i = 0; i < t->nkeys; i++)
 		appendStringInfo(&s, "%socc_x.%s %s occ_h.%s", i > 0 ? " AND " : "",
 						 quote_identifier(t->keys[i].name), t->keys[i].eqop,
 						 quote_identifier(t->keys[i].name));
-	appendStringInfo(&s, ") OPERATOR(pg_catalog.-) %d", t->history);
+	appendStringInfo(&s, ") OPERATOR(pg_catalog.-) %d)", t->history);
 	occ_exec(s.data);
 	/* through negative slots, so that no two rows of a key ever share one */
 	occ_exec(psprintf("UPDATE %s SET occ_slot = -1 OPERATOR(pg_catalog.-) "

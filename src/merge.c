@@ -295,8 +295,8 @@ occ_history_merge(OccRequest *r, OccResult *res, Jsonb *current_row, int64 curre
 		resetStringInfo(&path);
 		occ_pointer_append(&path, name, len);
 		occ_merge3_conflicts(bv, tv, ov, is_json, &path, &conflicts);
-		if (occ_jsonb_values_equal(ov, bv))
-			continue;			/* the patch leaves this column as the client read it */
+		if (occ_jsonb_values_equal(ov, bv) || occ_jsonb_values_equal(ov, tv))
+			continue;			/* as the client read it, or as it already is */
 		occ_push_key(&st, name, len);
 		if (is_json)
 			occ_diff_push_value(&st, bv, ov);
