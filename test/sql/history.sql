@@ -58,6 +58,7 @@ SELECT deptype FROM pg_depend
 -- a row from before history: its current version is readable, and its first
 -- update records the version it had (without who, when or why: unknown)
 SELECT occ_row_at('hs', 1, 1) = to_jsonb(hs) AS current_row FROM hs WHERE id = 1;
+SELECT * FROM pg_temp.hist('hs', 1);
 UPDATE hs SET title = 'one' WHERE id = 1;
 SELECT * FROM pg_temp.hist('hs', 1);
 
