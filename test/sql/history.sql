@@ -181,6 +181,31 @@ UPDATE hs SET n = -2 WHERE id = 1;
 SELECT count(*) AS records, count(occ_row) AS images FROM hs_occ_history WHERE id = 1;
 SELECT history FROM occ_tables WHERE table_name = 'hs'::regclass;
 
+-- after any change of N the kept versions are exactly the newest N + 1
+CREATE FUNCTION pg_temp.kept(key int) RETURNS bigint[] LANGUAGE sql AS $$
+    SELECT array_agg(occ_version ORDER BY occ_version) FROM hs_occ_history WHERE id = key
+$$;
+SELECT version, pg_temp.kept(1) AS kept FROM hs WHERE id = 1;
+SELECT occ_enable('hs', history => 2);
+SELECT pg_temp.kept(1) AS kept_2;
+DO $$
+BEGIN
+    FOR i IN 1 .. 10 LOOP
+        UPDATE hs SET n = 1000 + i WHERE id = 1;
+    END LOOP;
+END $$;
+SELECT version, pg_temp.kept(1) AS kept_2 FROM hs WHERE id = 1;
+SELECT occ_enable('hs', history => 4);
+UPDATE hs SET n = 2001 WHERE id = 1;
+SELECT version, pg_temp.kept(1) AS kept_4 FROM hs WHERE id = 1;
+UPDATE hs SET n = 2002 WHERE id = 1;
+UPDATE hs SET n = 2003 WHERE id = 1;
+SELECT version, pg_temp.kept(1) AS kept_4 FROM hs WHERE id = 1;
+SELECT array_agg(version ORDER BY version) AS listed,
+       bool_and(changes IS NOT NULL) FILTER (WHERE version > (SELECT min(occ_version) FROM hs_occ_history WHERE id = 1)) AS patches_known
+  FROM occ_history('hs', 1);
+SELECT count(*) AS images FROM hs_occ_history WHERE id = 1 AND occ_row IS NOT NULL;
+
 -- N out of range: 22023, and nothing changes
 SELECT state, message FROM pg_temp.err($$SELECT occ_enable('hs', history => -1)$$);
 SELECT state, message FROM pg_temp.err($$SELECT occ_enable('hs', history => 10001)$$);
