@@ -342,4 +342,8 @@ SELECT tableoid::regclass AS part, id, t, version FROM hp;
 SELECT version, changes - 'etag' AS changes FROM occ_history('hp', 150);
 SELECT count(*) AS records_of_1 FROM hp_occ_history WHERE id = 1;
 SELECT to_regclass('hp_1_occ_history') AS partition_history_table;
+-- TRUNCATE of one partition empties the history of its rows too
+INSERT INTO hp VALUES (2, 'c');
+TRUNCATE hp_2;
+SELECT id, count(*) AS records FROM hp_occ_history GROUP BY id ORDER BY id;
 DROP TABLE hp;

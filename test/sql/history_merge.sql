@@ -147,6 +147,26 @@ SELECT v.name, m.*
   ) AS v(name, base, theirs, patch),
   LATERAL pg_temp.merge3(v.base::jsonb, v.theirs::jsonb, v.patch::jsonb) AS m;
 
+-- members added on both sides, and a parent removed on one side
+SELECT v.name, m.*
+  FROM (VALUES
+    ('both added a member, differently',
+     '{"doc": {}}', '{"doc": {"x": 1}}', '{"doc": {"x": 2}}'),
+    ('both added a member, equally',
+     '{"doc": {}}', '{"doc": {"x": 1}}', '{"doc": {"x": 1}}'),
+    ('both added different members of one object',
+     '{"doc": {"a": {"b": 1}}}', '{"doc": {"a": {"b": 1, "c": 1}}}', '{"doc": {"a": {"d": 1}}}'),
+    ('theirs removed the parent, ours changed a child',
+     '{"doc": {"a": {"b": 1, "c": 1}}}', '{"doc": {}}', '{"doc": {"a": {"b": 2}}}'),
+    ('theirs removed the parent, ours removed a child',
+     '{"doc": {"a": {"b": 1, "c": 1}}}', '{"doc": {}}', '{"doc": {"a": {"b": null}}}'),
+    ('a scalar made an object on both sides, differently',
+     '{"doc": {"a": 1}}', '{"doc": {"a": {"b": 1}}}', '{"doc": {"a": {"c": 1}}}'),
+    ('ours removed a member theirs kept, and one that never was',
+     '{"doc": {"a": {"b": 1}}}', '{"doc": {"a": {"b": 1}, "q": 1}}', '{"doc": {"a": {"b": null, "c": null}}}')
+  ) AS v(name, base, theirs, patch),
+  LATERAL pg_temp.merge3(v.base::jsonb, v.theirs::jsonb, v.patch::jsonb) AS m;
+
 -- JSON Pointer escaping: "~" is "~0", "/" is "~1", an empty member name is empty
 SELECT v.name, m.*
   FROM (VALUES

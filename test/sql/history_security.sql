@@ -147,6 +147,19 @@ SET ROLE regress_occ_hsec_owner;
 SELECT count(*) AS owner_reads_row_3 FROM occ_history('hsec.doc', 3);
 RESET ROLE;
 
+-- a dropped column is readable by nobody now, so no history shows it either
+SET ROLE regress_occ_hsec_owner;
+ALTER TABLE hsec.doc DROP COLUMN secret;
+RESET ROLE;
+SET ROLE regress_occ_hsec_eve;
+SELECT bool_or(occ_row_at('hsec.doc', 1, h.version) ? 'secret') AS image_shows_dropped,
+       bool_or(h.changes ? 'secret') AS changes_show_dropped
+  FROM occ_history('hsec.doc', 1) AS h;
+SELECT occ_diff('hsec.doc', 1, 1, :v) ? 'secret' AS diff_shows_dropped;
+SELECT occ_try_update('hsec.doc', 1, :v - 1, '{"body": {"a": {"b": 3}}}') -> 'changes_since' ? 'secret'
+       AS changes_since_shows_dropped;
+RESET ROLE;
+
 -- the readers run as the caller: none of occ's functions is SECURITY DEFINER
 SELECT p.proname, count(*) AS overloads, bool_or(p.prosecdef) AS security_definer
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
