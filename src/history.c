@@ -47,13 +47,9 @@ PG_FUNCTION_INFO_V1(occ_history_trigger);
 
 char	   *occ_reason = NULL;
 
-/* The statements of history_plans[]. */
+/* The statements of history_plans[] (historywrite.c writes without any). */
 enum
 {
-	OCC_HP_UPDATE,				/* keep the old image, record the new version */
-	OCC_HP_FIND_ETAG,			/* is a record with this ETag there (a moved row)? */
-	OCC_HP_DELETE,				/* forget a row's history */
-	OCC_HP_INSERT,				/* a new row's first version */
 	OCC_HP_READ,				/* a row's records from a version on */
 	OCC_HP_REKEY				/* a row's key changed */
 };
@@ -132,32 +128,12 @@ occ_history_key_cond(StringInfo s, OccTable *t, int first)
 						 quote_identifier(t->keys[i].name), t->keys[i].eqop, first + i);
 }
 
-/* Appends the key column list. */
-static void
-occ_history_key_list(StringInfo s, OccTable *t)
-{
-	for (int i = 0; i < t->nkeys; i++)
-		appendStringInfo(s, "%s, ", quote_identifier(t->keys[i].name));
-}
-
-/* Appends $first, ..., one per key column. */
-static void
-occ_history_key_params(StringInfo s, OccTable *t, int first)
-{
-	for (int i = 0; i < t->nkeys; i++)
-		appendStringInfo(s, "$%d, ", first + i);
-}
-
 /* The SQL text of one of the statements; fills its parameter types. */
 static char *
 occ_history_sql(OccTable *t, int which, Oid *types, int *nparams)
 {
 	StringInfoData s;
 	int			n = t->nkeys;
-	static const Oid update_types[] = {INT4OID, INT8OID, TEXTOID, JSONBOID,
-		INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	static const Oid insert_types[] = {INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
-		TEXTOID, TEXTOID};
 
 	for (int i = 0; i < n; i++)
 		types[i] = types[n + i] = t->keys[i].typid;
@@ -165,58 +141,6 @@ occ_history_sql(OccTable *t, int which, Oid *types, int *nparams)
 	initStringInfo(&s);
 	switch (which)
 	{
-		case OCC_HP_UPDATE:
-			memcpy(types + n, update_types, sizeof(update_types));
-			*nparams = n + lengthof(update_types);
-			appendStringInfo(&s, "WITH occ_prev AS (INSERT INTO %s AS occ_h (", t->history_qname);
-			occ_history_key_list(&s, t);
-			appendStringInfoString(&s, "occ_slot, occ_version, occ_etag, occ_row) VALUES (");
-			occ_history_key_params(&s, t, 1);
-			appendStringInfo(&s, "$%d, $%d, $%d, $%d) ON CONFLICT (", n + 1, n + 2, n + 3, n + 4);
-			occ_history_key_list(&s, t);
-			appendStringInfoString(&s,
-								   "occ_slot) DO UPDATE SET "
-								   "occ_changed_at = CASE WHEN occ_h.occ_version OPERATOR(pg_catalog.=) EXCLUDED.occ_version THEN occ_h.occ_changed_at END, "
-								   "occ_changed_by = CASE WHEN occ_h.occ_version OPERATOR(pg_catalog.=) EXCLUDED.occ_version THEN occ_h.occ_changed_by END, "
-								   "occ_reason = CASE WHEN occ_h.occ_version OPERATOR(pg_catalog.=) EXCLUDED.occ_version THEN occ_h.occ_reason END, "
-								   "occ_version = EXCLUDED.occ_version, occ_etag = EXCLUDED.occ_etag, "
-								   "occ_row = EXCLUDED.occ_row) ");
-			appendStringInfo(&s, "INSERT INTO %s AS occ_h (", t->history_qname);
-			occ_history_key_list(&s, t);
-			appendStringInfoString(&s, "occ_slot, occ_version, occ_etag, occ_changed_at, "
-								   "occ_changed_by, occ_reason, occ_row) VALUES (");
-			occ_history_key_params(&s, t, 1);
-			appendStringInfo(&s, "$%d, $%d, $%d, $%d, $%d, $%d, NULL) ON CONFLICT (",
-							 n + 5, n + 6, n + 7, n + 8, n + 9, n + 10);
-			occ_history_key_list(&s, t);
-			appendStringInfoString(&s,
-								   "occ_slot) DO UPDATE SET occ_version = EXCLUDED.occ_version, "
-								   "occ_etag = EXCLUDED.occ_etag, occ_changed_at = EXCLUDED.occ_changed_at, "
-								   "occ_changed_by = EXCLUDED.occ_changed_by, "
-								   "occ_reason = EXCLUDED.occ_reason, occ_row = NULL");
-			break;
-		case OCC_HP_FIND_ETAG:
-			types[n] = TEXTOID;
-			*nparams = n + 1;
-			appendStringInfo(&s, "SELECT 1 FROM %s AS occ_h WHERE ", t->history_qname);
-			occ_history_key_cond(&s, t, 1);
-			appendStringInfo(&s, " AND occ_h.occ_etag OPERATOR(pg_catalog.=) $%d", n + 1);
-			break;
-		case OCC_HP_DELETE:
-			appendStringInfo(&s, "DELETE FROM %s AS occ_h WHERE ", t->history_qname);
-			occ_history_key_cond(&s, t, 1);
-			break;
-		case OCC_HP_INSERT:
-			memcpy(types + n, insert_types, sizeof(insert_types));
-			*nparams = n + lengthof(insert_types);
-			appendStringInfo(&s, "INSERT INTO %s (", t->history_qname);
-			occ_history_key_list(&s, t);
-			appendStringInfoString(&s, "occ_slot, occ_version, occ_etag, occ_changed_at, "
-								   "occ_changed_by, occ_reason) VALUES (");
-			occ_history_key_params(&s, t, 1);
-			appendStringInfo(&s, "$%d, $%d, $%d, $%d, $%d, $%d)",
-							 n + 1, n + 2, n + 3, n + 4, n + 5, n + 6);
-			break;
 		case OCC_HP_READ:
 			types[n] = INT8OID;
 			*nparams = n + 1;
@@ -246,7 +170,7 @@ occ_history_plan(OccTable *t, int which)
 {
 	if (t->history_plans[which] == NULL)
 	{
-		Oid			types[2 * INDEX_MAX_KEYS + 10];
+		Oid			types[2 * INDEX_MAX_KEYS + 1];
 		int			nparams;
 		char	   *sql = occ_history_sql(t, which, types, &nparams);
 		SPIPlanPtr	plan = SPI_prepare(sql, nparams, types);
@@ -335,73 +259,16 @@ occ_history_params(OccTable *t, Datum *keys, Datum *values, char *nulls, int nva
 	memcpy(values, keys, t->nkeys * sizeof(Datum));
 }
 
-/* The caller's role name and occ.reason, as recorded. */
-static void
-occ_history_who(Datum *values, char *nulls)
-{
-	char	   *role = GetUserNameFromId(GetUserId(), true);
-
-	values[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	values[1] = role ? CStringGetTextDatum(role) : (Datum) 0;
-	nulls[1] = role ? ' ' : 'n';
-	values[2] = occ_reason && occ_reason[0] ? CStringGetTextDatum(occ_reason) : (Datum) 0;
-	nulls[2] = occ_reason && occ_reason[0] ? ' ' : 'n';
-}
-
-/* Does any key column differ between two tuples? */
-static bool
-occ_history_key_changed(OccTable *t, TupleDesc desc, HeapTuple oldtup, Datum *newkeys,
-						Datum *oldkeys)
-{
-	bool		changed = false;
-
-	for (int i = 0; i < t->nkeys; i++)
-	{
-		OccKeyColumn *k = &t->keys[i];
-		bool		isnull;
-
-		oldkeys[i] = heap_getattr(oldtup, k->attnum, desc, &isnull);
-		if (!datumIsEqual(oldkeys[i], newkeys[i], k->typbyval, k->typlen))
-			changed = true;
-	}
-	return changed;
-}
-
-/*
- * The BEFORE UPDATE trigger wrote a new version of a row: keep the old
- * image (version oldver) and record the new version, with who, when and
- * why.  A row whose key changed takes its history along first.
- */
+/* A row's key changed (oldkeys to newkeys): its history follows. */
 void
-occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
-						  HeapTuple newtup, Datum *newkeys, int64 oldver,
-						  int64 newver, Datum newetag)
+occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys)
 {
-	Datum		values[2 * INDEX_MAX_KEYS + 10];
-	char		nulls[2 * INDEX_MAX_KEYS + 10];
-	Datum		oldkeys[INDEX_MAX_KEYS];
-	int			n = t->nkeys;
-	bool		isnull;
-	Datum		oldetag;
+	Datum		values[2 * INDEX_MAX_KEYS];
+	char		nulls[2 * INDEX_MAX_KEYS];
 
-	if (occ_history_key_changed(t, desc, oldtup, newkeys, oldkeys))
-	{
-		occ_history_params(t, oldkeys, values, nulls, 2 * n);
-		memcpy(values + n, newkeys, n * sizeof(Datum));
-		occ_history_run(t, OCC_HP_REKEY, values, nulls, NULL);
-	}
-	occ_history_params(t, newkeys, values, nulls, n + 10);
-	oldetag = heap_getattr(oldtup, t->etag_attnum, desc, &isnull);
-	values[n] = Int32GetDatum((int32) (oldver % (t->history + 1)));
-	values[n + 1] = Int64GetDatum(oldver);
-	values[n + 2] = oldetag;
-	nulls[n + 2] = isnull ? 'n' : ' ';
-	values[n + 3] = JsonbPGetDatum(occ_row_to_jsonb(t, oldtup, desc));
-	values[n + 4] = Int32GetDatum((int32) (newver % (t->history + 1)));
-	values[n + 5] = Int64GetDatum(newver);
-	values[n + 6] = newetag;
-	occ_history_who(values + n + 7, nulls + n + 7);
-	occ_history_run(t, OCC_HP_UPDATE, values, nulls, NULL);
+	occ_history_params(t, oldkeys, values, nulls, 2 * t->nkeys);
+	memcpy(values + t->nkeys, newkeys, t->nkeys * sizeof(Datum));
+	occ_history_run(t, OCC_HP_REKEY, values, nulls, NULL);
 }
 
 /*
@@ -419,62 +286,6 @@ occ_history_records(OccTable *t, Datum *keys, int64 from_version)
 	values[t->nkeys] = Int64GetDatum(from_version);
 	occ_history_run(t, OCC_HP_READ, values, nulls, &records);
 	return records;
-}
-
-/* Reads the key columns of a tuple. */
-static void
-occ_history_tuple_keys(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys)
-{
-	bool		isnull;
-
-	for (int i = 0; i < t->nkeys; i++)
-		keys[i] = heap_getattr(tup, t->keys[i].attnum, desc, &isnull);
-}
-
-/* A row was inserted: its first version starts a fresh history. */
-static void
-occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup)
-{
-	Datum		values[INDEX_MAX_KEYS + 6];
-	char		nulls[INDEX_MAX_KEYS + 6];
-	int			n = t->nkeys;
-	bool		isnull;
-	bool		vnull;
-	Datum		etag = heap_getattr(tup, t->etag_attnum, desc, &isnull);
-	Datum		ver = heap_getattr(tup, t->version_attnum, desc, &vnull);
-	int64		version;
-
-	occ_history_tuple_keys(t, desc, tup, values);
-	occ_history_params(t, values, values, nulls, n + 6);
-	if (isnull || vnull)
-		return;					/* written past occ's trigger: no version to record */
-
-	/*
-	 * The second half of a row moving to another partition brings the
-	 * record its update wrote (with this very ETag) under its new key.
-	 */
-	values[n] = etag;
-	if (occ_history_run(t, OCC_HP_FIND_ETAG, values, nulls, NULL) > 0)
-		return;
-	occ_history_run(t, OCC_HP_DELETE, values, nulls, NULL);
-	version = t->version_typid == INT4OID ? DatumGetInt32(ver) : DatumGetInt64(ver);
-	values[n] = Int32GetDatum((int32) (version % (t->history + 1)));
-	values[n + 1] = Int64GetDatum(version);
-	values[n + 2] = etag;
-	occ_history_who(values + n + 3, nulls + n + 3);
-	occ_history_run(t, OCC_HP_INSERT, values, nulls, NULL);
-}
-
-/* A row was deleted: its history goes with it. */
-static void
-occ_history_deleted(OccTable *t, TupleDesc desc, HeapTuple tup)
-{
-	Datum		values[INDEX_MAX_KEYS];
-	char		nulls[INDEX_MAX_KEYS];
-
-	occ_history_tuple_keys(t, desc, tup, values);
-	occ_history_params(t, values, values, nulls, t->nkeys);
-	occ_history_run(t, OCC_HP_DELETE, values, nulls, NULL);
 }
 
 /* The table was truncated: so is its history. */

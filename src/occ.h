@@ -30,7 +30,7 @@
 #define OCC_SECRET_TABLE	"occ_secret"
 #define OCC_ETAG_LEN		24		/* base64url characters in an ETag */
 #define OCC_MAX_PLANS		64		/* cached statements per table */
-#define OCC_HISTORY_NPLANS	6		/* history.c's statements per table */
+#define OCC_HISTORY_NPLANS	2		/* history.c's statements per table */
 #define OCC_HISTORY_MAX		10000	/* the most versions history => N keeps */
 #define OCC_HISTORY_TRIGGER_NAME "zz_occ_history"
 #define OCC_HISTORY_TRUNCATE_TRIGGER_NAME "zz_occ_history_truncate"
@@ -334,7 +334,12 @@ extern void occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple old
 									  HeapTuple newtup, Datum *newkeys, int64 oldver,
 									  int64 newver, Datum newetag);
 extern List *occ_history_records(OccTable *t, Datum *keys, int64 from_version);
+extern void occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys);
 extern bool occ_caller_may_select_row(OccTable *t);
+
+/* historywrite.c */
+extern void occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup);
+extern void occ_history_deleted(OccTable *t, TupleDesc desc, HeapTuple tup);
 
 /* historytable.c */
 extern int32 occ_relation_history(Relation rel, char **nspname, char **relname);
