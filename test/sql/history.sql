@@ -75,6 +75,10 @@ SELECT version, changed_at IS NULL AS no_time, changed_by, reason, changes
 UPDATE hs_late SET t = 'd';
 SELECT version, changed_at IS NULL AS no_time, changes - 'etag' AS changes
   FROM occ_history('hs_late', 1);
+-- a stale client that read version 3 merges; one that read version 2 (never kept)
+-- conflicts as without history
+SELECT occ_try_update('hs_late', 1, 3, '{"t": "d"}') ->> 'status' AS from_3,
+       occ_try_update('hs_late', 1, 2, '{"t": "e"}') - 'row' AS from_2;
 -- TRUNCATE empties the history with the table
 TRUNCATE hs_late;
 SELECT count(*) AS records_after_truncate FROM hs_late_occ_history;
