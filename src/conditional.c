@@ -253,7 +253,7 @@ retry:
 	res->info.expected_version = r->expected_version;
 
 	/* history: merge three ways against the version the client read, if kept */
-	if (r->kind == OCC_KIND_UPDATE && t->history > 0 && r->expected_version < current &&
+	if (lock && t->history > 0 && r->expected_version < current &&
 		r->expected_version >= current - t->history &&
 		occ_history_merge(r, res, current_row, current))
 		return;

@@ -8,6 +8,7 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_inherits.h"
 #include "commands/trigger.h"
@@ -195,7 +196,8 @@ occ_enable_args(FunctionCallInfo fcinfo, OccEnableRequest *e)
 	char	   *granularity;
 	char	   *version_input;
 
-	for (int i = 0; i < 6; i++)
+	/* the 1.0 and 1.1 declarations (before ALTER EXTENSION UPDATE) pass five */
+	for (int i = 0; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -205,7 +207,7 @@ occ_enable_args(FunctionCallInfo fcinfo, OccEnableRequest *e)
 	e->etag_col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	granularity = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	version_input = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	e->history = PG_GETARG_INT32(5);
+	e->history = PG_NARGS() > 5 ? PG_GETARG_INT32(5) : 0;
 	if (e->history < 0 || e->history > OCC_HISTORY_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -323,13 +325,18 @@ occ_enable_install(OccEnableRequest *e)
 		occ_drop_triggers(e->qname, e->old_history > 0);
 	if (e->partitioned)
 		occ_drop_partition_triggers(e->relid);
-	if (e->history > 0 && e->old_history == 0)
+	if (e->history > 0 &&
+		(e->old_history == 0 ||
+		 !OidIsValid(get_relname_relid(e->hist_relname,
+									   get_namespace_oid(e->hist_nspname, true)))))
 	{
 		Relation	rel = table_open(e->relid, NoLock);
 
 		occ_history_create(rel, e->pkoid, e->hist_nspname, e->hist_relname);
 		table_close(rel, NoLock);
 	}
+	if (e->history > 0 && e->old_history > 0)
+		occ_history_link(e->relid, e->hist_nspname, e->hist_relname);
 	if (e->history == 0 && e->old_history > 0)
 		occ_history_drop(e->hist_nspname, e->hist_relname);
 	appendStringInfo(&sql,

@@ -272,19 +272,64 @@ occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys)
 }
 
 /*
+ * A kept row image as the table is now: without the columns dropped since,
+ * which nobody may read any more.
+ */
+static Jsonb *
+occ_history_image_now(TupleDesc desc, Jsonb *img)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbParseState *st = NULL;
+	bool		dropped = false;
+
+	it = JsonbIteratorInit(&img->root);
+	while (!dropped && (tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		if (tok == WJB_KEY)
+			dropped = occ_find_column(desc, pnstrdup(k.val.string.val,
+													 k.val.string.len)) == InvalidAttrNumber;
+	if (!dropped)
+		return img;
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&img->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		if (occ_find_column(desc, pnstrdup(k.val.string.val,
+										   k.val.string.len)) == InvalidAttrNumber)
+			continue;
+		pushJsonbValue(&st, WJB_KEY, &k);
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*
  * The records of a row from version from_version on, oldest first
- * (OccVersionRecord *).
+ * (OccVersionRecord *), their images as the table (desc) is now.
  */
 List *
-occ_history_records(OccTable *t, Datum *keys, int64 from_version)
+occ_history_records(OccTable *t, TupleDesc desc, Datum *keys, int64 from_version)
 {
 	Datum		values[INDEX_MAX_KEYS + 1];
 	char		nulls[INDEX_MAX_KEYS + 1];
 	List	   *records = NIL;
+	ListCell   *lc;
 
 	occ_history_params(t, keys, values, nulls, t->nkeys + 1);
 	values[t->nkeys] = Int64GetDatum(from_version);
 	occ_history_run(t, OCC_HP_READ, values, nulls, &records);
+	foreach(lc, records)
+	{
+		OccVersionRecord *rec = (OccVersionRecord *) lfirst(lc);
+
+		if (rec->row)
+			rec->row = occ_history_image_now(desc, rec->row);
+	}
 	return records;
 }
 

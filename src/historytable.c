@@ -93,8 +93,6 @@ occ_history_create(Relation rel, Oid pkoid, const char *nspname, const char *rel
 	Relation	idx = index_open(pkoid, AccessShareLock);
 	StringInfoData cols;
 	StringInfoData keys;
-	ObjectAddress hist;
-	ObjectAddress table;
 
 	initStringInfo(&cols);
 	initStringInfo(&keys);
@@ -124,10 +122,26 @@ occ_history_create(Relation rel, Oid pkoid, const char *nspname, const char *rel
 												  quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 																			 RelationGetRelationName(rel))))));
 
-	/* DROP TABLE of rel drops its history too */
-	ObjectAddressSet(hist, RelationRelationId,
-					 get_relname_relid(relname, get_namespace_oid(nspname, false)));
-	ObjectAddressSet(table, RelationRelationId, RelationGetRelid(rel));
+	occ_history_link(RelationGetRelid(rel), nspname, relname);
+}
+
+/*
+ * Makes DROP TABLE of relid drop its history table too (a dependency, which
+ * pg_dump does not keep: occ_enable() records it again).
+ */
+void
+occ_history_link(Oid relid, const char *nspname, const char *relname)
+{
+	Oid			histid = get_relname_relid(relname, get_namespace_oid(nspname, false));
+	ObjectAddress hist;
+	ObjectAddress table;
+
+	if (!OidIsValid(histid))
+		return;
+	deleteDependencyRecordsForSpecific(RelationRelationId, histid, DEPENDENCY_AUTO,
+									   RelationRelationId, relid);
+	ObjectAddressSet(hist, RelationRelationId, histid);
+	ObjectAddressSet(table, RelationRelationId, relid);
 	recordDependencyOn(&hist, &table, DEPENDENCY_AUTO);
 }
 

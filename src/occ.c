@@ -25,10 +25,11 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	/* occ.reason before stats.c reserves the "occ" prefix, so that a SET made before loading is kept */
+	occ_history_init();
 	occ_meta_init();
 	occ_etag_init();
 	occ_stats_init();
-	occ_history_init();
 }
 
 /*

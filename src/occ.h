@@ -333,7 +333,8 @@ extern void occ_history_free_plans(OccTable *t);
 extern void occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 									  HeapTuple newtup, Datum *newkeys, int64 oldver,
 									  int64 newver, Datum newetag);
-extern List *occ_history_records(OccTable *t, Datum *keys, int64 from_version);
+extern List *occ_history_records(OccTable *t, TupleDesc desc, Datum *keys,
+								 int64 from_version);
 extern void occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys);
 extern bool occ_caller_may_select_row(OccTable *t);
 
@@ -347,6 +348,7 @@ extern char *occ_history_table_name(Relation rel);
 extern void occ_history_create(Relation rel, Oid pkoid, const char *nspname,
 							   const char *relname);
 extern void occ_history_drop(const char *nspname, const char *relname);
+extern void occ_history_link(Oid relid, const char *nspname, const char *relname);
 extern void occ_history_rekeep(OccTable *t);
 
 /* citus.c */

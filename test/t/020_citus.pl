@@ -120,6 +120,15 @@ cq("COPY docs (id, title, version, etag) FROM STDIN;\n22\tcopied\t7\tforged\n\\.
 is(cq("SELECT version || ':' || (etag <> 'forged') FROM docs WHERE id = 22"), '1:true',
 	'COPY through the coordinator: version 1 and an ETag of occ\'s own');
 
+# History is not kept for Citus tables: refused, and nothing changes.
+my $h = sql_error($coord, 'postgres', q{SELECT occ_enable('docs', history => 3)});
+is($h->{sqlstate}, '0A000', 'occ_enable(..., history => N) on a Citus table: 0A000');
+is($h->{message}, 'occ cannot keep history of Citus table "docs"', '  with its message');
+is(cq("SELECT history FROM occ_tables WHERE table_name = 'docs'::regclass"), '0',
+	'  and the table stays enabled without history');
+is(cq("SELECT count(*) FROM pg_class WHERE relname = 'docs_occ_history'"), '0',
+	'  and no history table is made');
+
 # ---------------------------------------------------------------------------
 # Every function, through the coordinator.
 
