@@ -320,19 +320,22 @@ DROP TABLE hx, hn;
 DROP ROLE regress_occ_hist_writer;
 
 -- a table whose key columns change (type, or another primary key) no longer fits its
--- history table: writes and reads refuse with 55000 until history is turned off and on
-CREATE TABLE hkt (id int PRIMARY KEY, t text);
+-- history table: writes refuse with 55000 until history is turned off and on, and
+-- so do readers that cannot find the key in it
+CREATE TABLE hkt (id int PRIMARY KEY, code text NOT NULL UNIQUE, t text);
 SELECT occ_enable('hkt', history => 3);
-INSERT INTO hkt VALUES (1, 'a');
+INSERT INTO hkt VALUES (1, 'x', 'a');
 UPDATE hkt SET t = 'b';
 ALTER TABLE hkt ALTER COLUMN id TYPE bigint;
 SELECT state, hint FROM pg_temp.err($$UPDATE hkt SET t = 'c'$$);
-SELECT state, hint FROM pg_temp.err($$SELECT * FROM occ_history('hkt', 1)$$);
-SELECT state FROM pg_temp.err($$SELECT occ_row_at('hkt', 1, 1)$$);
+ALTER TABLE hkt DROP CONSTRAINT hkt_pkey, ADD PRIMARY KEY (code);
+SELECT state, hint FROM pg_temp.err($$UPDATE hkt SET t = 'c'$$);
+SELECT state, hint FROM pg_temp.err($$SELECT * FROM occ_history('hkt', 'x'::text)$$);
+SELECT state FROM pg_temp.err($$SELECT occ_row_at('hkt', 'x'::text, 1)$$);
 SELECT occ_enable('hkt', history => 0);
 SELECT occ_enable('hkt', history => 3);
 UPDATE hkt SET t = 'c';
-SELECT version, changes IS NULL AS predecessor_unknown FROM occ_history('hkt', 1);
+SELECT version, changes IS NULL AS predecessor_unknown FROM occ_history('hkt', 'x'::text);
 DROP TABLE hkt;
 
 -- a key that changes keeps its history under the new key
