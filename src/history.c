@@ -1,9 +1,10 @@
 /*
  * history.c
- *		Row history (occ_enable(..., history => N)): the table that keeps each
- *		row's last versions, what the triggers write into it, and reading it
- *		back.  historyfuncs.c answers the SQL functions, merge.c merges a
- *		stale update against a kept version.
+ *		Row history (occ_enable(..., history => N)): the setting occ.reason,
+ *		the history triggers, and reading a row's kept versions back.
+ *		historytable.c makes the history table, historywrite.c writes it,
+ *		historyfuncs.c answers the SQL functions, merge.c merges a stale
+ *		update against a kept version.
  *
  * The history table of t is "<t>_occ_history" in t's schema: t's key
  * columns, then occ_slot, occ_version, occ_etag, occ_changed_at,
@@ -14,9 +15,9 @@
  * version's image is the table's row), so at most N images are kept.
  *
  * Nobody but the table's owner may read or write the history table.  The
- * triggers write it as that owner, the way PostgreSQL's foreign keys check
- * as the owner; the reading functions first read the row itself with the
- * caller's rights, then the history as the owner.
+ * triggers write it directly (historywrite.c), as PostgreSQL's foreign keys
+ * check as the table's owner; the reading functions first read the row
+ * itself with the caller's rights, then the history as the owner.
  */
 #include "postgres.h"
 
@@ -51,9 +52,10 @@ char	   *occ_reason = NULL;
 enum
 {
 	OCC_HP_READ,				/* a row's records from a version on */
-	OCC_HP_REKEY				/* a row's key changed */
+	OCC_HP_REKEY,				/* a row's key changed */
+	OCC_HP_FORGET				/* a key's records (before records move to it) */
 };
-StaticAssertDecl(OCC_HP_REKEY + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
+StaticAssertDecl(OCC_HP_FORGET + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
 
 /* occ.reason: at most OCC_REASON_MAX bytes. */
 static bool
@@ -160,6 +162,10 @@ occ_history_sql(OccTable *t, int which, Oid *types, int *nparams)
 			appendStringInfoString(&s, " WHERE ");
 			occ_history_key_cond(&s, t, 1);
 			break;
+		case OCC_HP_FORGET:
+			appendStringInfo(&s, "DELETE FROM %s AS occ_h WHERE ", t->history_qname);
+			occ_history_key_cond(&s, t, 1);
+			break;
 	}
 	return s.data;
 }
@@ -259,13 +265,20 @@ occ_history_params(OccTable *t, Datum *keys, Datum *values, char *nulls, int nva
 	memcpy(values, keys, t->nkeys * sizeof(Datum));
 }
 
-/* A row's key changed (oldkeys to newkeys): its history follows. */
+/*
+ * A row's key changed (oldkeys to newkeys): its history follows.  Records
+ * under the new key that no row owns (left by a TRUNCATE of a partition, say)
+ * go first; if a row does own that key, the UPDATE fails on the table's
+ * primary key and all of this rolls back.
+ */
 void
 occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys)
 {
 	Datum		values[2 * INDEX_MAX_KEYS];
 	char		nulls[2 * INDEX_MAX_KEYS];
 
+	occ_history_params(t, newkeys, values, nulls, t->nkeys);
+	occ_history_run(t, OCC_HP_FORGET, values, nulls, NULL);
 	occ_history_params(t, oldkeys, values, nulls, 2 * t->nkeys);
 	memcpy(values + t->nkeys, newkeys, t->nkeys * sizeof(Datum));
 	occ_history_run(t, OCC_HP_REKEY, values, nulls, NULL);

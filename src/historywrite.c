@@ -18,6 +18,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -91,6 +92,8 @@ occ_history_open(OccTable *t, OccHistoryRel *h)
 				 errmsg("history table %s of table \"%s\" does not exist",
 						t->history_qname, t->plain_name),
 				 errhint("Call occ_enable() on the table again.")));
+	if (h->rel->rd_rel->relkind != RELKIND_RELATION)
+		occ_history_altered(t);
 	desc = RelationGetDescr(h->rel);
 	for (int i = 0; i < desc->natts; i++)
 		live += !TupleDescAttr(desc, i)->attisdropped;
