@@ -319,6 +319,41 @@ SELECT state FROM pg_temp.err($$SELECT occ_row_at('hx', 1, NULL)$$);
 DROP TABLE hx, hn;
 DROP ROLE regress_occ_hist_writer;
 
+-- whoever writes is recorded: upserts, MERGE, COPY and referential actions
+CREATE TABLE hw (id int PRIMARY KEY, t text);
+SELECT occ_enable('hw', history => 5);
+INSERT INTO hw VALUES (1, 'a');
+-- an upsert that inserts nothing records nothing; one that updates records an update
+INSERT INTO hw VALUES (1, 'ignored') ON CONFLICT (id) DO NOTHING;
+INSERT INTO hw VALUES (1, 'upserted') ON CONFLICT (id) DO UPDATE SET t = EXCLUDED.t;
+SELECT version, changes - 'etag' AS changes FROM occ_history('hw', 1);
+MERGE INTO hw USING (VALUES (1, 'merged'), (2, 'new')) AS v(id, t) ON hw.id = v.id
+  WHEN MATCHED THEN UPDATE SET t = v.t
+  WHEN NOT MATCHED THEN INSERT VALUES (v.id, v.t);
+SELECT id, count(*) AS records, max(occ_version) AS newest FROM hw_occ_history GROUP BY id ORDER BY id;
+MERGE INTO hw USING (VALUES (2)) AS v(id) ON hw.id = v.id WHEN MATCHED THEN DELETE;
+COPY hw (id, t) FROM STDIN;
+3	copied
+\.
+SELECT id, count(*) AS records, max(occ_version) AS newest FROM hw_occ_history GROUP BY id ORDER BY id;
+DROP TABLE hw;
+-- a child whose key includes a foreign key: ON UPDATE CASCADE moves its history to
+-- the new key, ON DELETE CASCADE deletes it
+CREATE TABLE hw_parent (id int PRIMARY KEY);
+CREATE TABLE hw_child (pid int REFERENCES hw_parent ON DELETE CASCADE ON UPDATE CASCADE,
+                       n int, t text, PRIMARY KEY (pid, n));
+SELECT occ_enable('hw_child', history => 3);
+INSERT INTO hw_parent VALUES (1), (2);
+INSERT INTO hw_child VALUES (1, 1, 'a'), (2, 1, 'b');
+UPDATE hw_child SET t = 'a2' WHERE pid = 1;
+UPDATE hw_parent SET id = 10 WHERE id = 1;
+DELETE FROM hw_parent WHERE id = 2;
+SELECT pid, n, array_agg(occ_version ORDER BY occ_version) AS versions
+  FROM hw_child_occ_history GROUP BY pid, n ORDER BY pid, n;
+SELECT version, changes - 'etag' AS changes
+  FROM occ_history('hw_child', '{"pid": 10, "n": 1}'::jsonb);
+DROP TABLE hw_child, hw_parent;
+
 -- a table whose key columns change (type, or another primary key) no longer fits its
 -- history table: writes refuse with 55000 until history is turned off and on, and
 -- so do readers that cannot find the key in it
