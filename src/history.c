@@ -53,9 +53,10 @@ enum
 {
 	OCC_HP_READ,				/* a row's records from a version on */
 	OCC_HP_REKEY,				/* a row's key changed */
-	OCC_HP_FORGET				/* a key's records (before records move to it) */
+	OCC_HP_FORGET,				/* a key's records (before records move to it) */
+	OCC_HP_TRUNCATE				/* every record: the table was truncated */
 };
-StaticAssertDecl(OCC_HP_FORGET + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
+StaticAssertDecl(OCC_HP_TRUNCATE + 1 == OCC_HISTORY_NPLANS, "one plan slot per statement");
 
 /* occ.reason: at most OCC_REASON_MAX bytes. */
 static bool
@@ -165,6 +166,10 @@ occ_history_sql(OccTable *t, int which, Oid *types, int *nparams)
 		case OCC_HP_FORGET:
 			appendStringInfo(&s, "DELETE FROM %s AS occ_h WHERE ", t->history_qname);
 			occ_history_key_cond(&s, t, 1);
+			break;
+		case OCC_HP_TRUNCATE:
+			*nparams = 0;
+			appendStringInfo(&s, "TRUNCATE %s", t->history_qname);
 			break;
 	}
 	return s.data;
@@ -346,36 +351,6 @@ occ_history_records(OccTable *t, TupleDesc desc, Datum *keys, int64 from_version
 	return records;
 }
 
-/* The table was truncated: so is its history. */
-static void
-occ_history_truncated(OccTable *t)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->history_relid));
-	Oid			owner;
-	Oid			save_user;
-	int			save_ctx;
-
-	if (!HeapTupleIsValid(tup))
-		return;
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	GetUserIdAndSecContext(&save_user, &save_ctx);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	SetUserIdAndSecContext(owner, save_ctx | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		occ_exec(psprintf("TRUNCATE %s", t->history_qname));
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_user, save_ctx);
-	}
-	PG_END_TRY();
-	SPI_finish();
-}
-
 /*
  * occ_history_trigger()
  *		AFTER INSERT OR DELETE FOR EACH ROW and AFTER TRUNCATE FOR EACH
@@ -402,7 +377,7 @@ occ_history_trigger(PG_FUNCTION_ARGS)
 	if (t == NULL || t->history == 0)
 		return PointerGetDatum(NULL);	/* occ or its history was turned off */
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		occ_history_truncated(t);
+		occ_history_run(t, OCC_HP_TRUNCATE, NULL, NULL, NULL);
 	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		occ_history_inserted(t, RelationGetDescr(td->tg_relation), td->tg_trigtuple);
 	else

@@ -172,6 +172,16 @@ occ_history_find(OccTable *t, OccHistoryRel *h, Datum *keys, int32 slot)
 	return found;
 }
 
+/* Deletes the records occ_history_find() found. */
+static void
+occ_history_delete(OccHistoryRel *h, List *records)
+{
+	ListCell   *lc;
+
+	foreach(lc, records)
+		CatalogTupleDelete(h->rel, &((HeapTuple) lfirst(lc))->t_self);
+}
+
 /* Do two text values hold the same bytes? */
 static bool
 occ_text_equal(Datum a, Datum b)
@@ -358,8 +368,7 @@ occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup)
 			return;				/* a moved row */
 		}
 	}
-	foreach(lc, old)
-		CatalogTupleDelete(h.rel, &((HeapTuple) lfirst(lc))->t_self);
+	occ_history_delete(&h, old);
 
 	vals[OCC_HC_SLOT] = Int32GetDatum(occ_history_slot(t, version));
 	vals[OCC_HC_VERSION] = Int64GetDatum(version);
@@ -375,11 +384,9 @@ occ_history_deleted(OccTable *t, TupleDesc desc, HeapTuple tup)
 {
 	OccHistoryRel h;
 	Datum		keys[INDEX_MAX_KEYS];
-	ListCell   *lc;
 
 	occ_tuple_key_values(t, desc, tup, keys);
 	occ_history_open(t, &h);
-	foreach(lc, occ_history_find(t, &h, keys, -1))
-		CatalogTupleDelete(h.rel, &((HeapTuple) lfirst(lc))->t_self);
+	occ_history_delete(&h, occ_history_find(t, &h, keys, -1));
 	occ_history_close(&h);
 }

@@ -30,7 +30,7 @@
 #define OCC_SECRET_TABLE	"occ_secret"
 #define OCC_ETAG_LEN		24		/* base64url characters in an ETag */
 #define OCC_MAX_PLANS		64		/* cached statements per table */
-#define OCC_HISTORY_NPLANS	3		/* history.c's statements per table */
+#define OCC_HISTORY_NPLANS	4		/* history.c's statements per table */
 #define OCC_HISTORY_MAX		10000	/* the most versions history => N keeps */
 #define OCC_HISTORY_TRIGGER_NAME "zz_occ_history"
 #define OCC_HISTORY_TRUNCATE_TRIGGER_NAME "zz_occ_history_truncate"
