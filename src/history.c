@@ -99,14 +99,21 @@ occ_history_describe(OccTable *t, Relation rel, char **args, int nargs)
 	t->history = pg_strtoint32(args[5]);
 	t->history_nspname = pstrdup(args[6]);
 	t->history_relname = pstrdup(args[7]);
-	t->history_qname = quote_qualified_identifier(t->history_nspname, t->history_relname);
 	nsp = get_namespace_oid(t->history_nspname, true);
 	t->history_relid = OidIsValid(nsp) ? get_relname_relid(t->history_relname, nsp) : InvalidOid;
+	if (!OidIsValid(t->history_relid))
+	{
+		/* its schema was renamed: it is where it was made, beside the table */
+		t->history_relid = get_relname_relid(t->history_relname, RelationGetNamespace(rel));
+		if (OidIsValid(t->history_relid))
+			t->history_nspname = t->nspname;
+	}
+	t->history_qname = quote_qualified_identifier(t->history_nspname, t->history_relname);
 	if (t->history < 1 || t->history > OCC_HISTORY_MAX || !OidIsValid(t->history_relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("history table %s of table \"%s\" does not exist",
-						t->history_qname, t->plain_name),
+				 errmsg("history table \"%s.%s\" of table \"%s\" does not exist",
+						t->history_nspname, t->history_relname, t->plain_name),
 				 errhint("Call occ_enable() on the table again.")));
 }
 
@@ -215,8 +222,8 @@ occ_history_run(OccTable *t, int which, Datum *values, const char *nulls,
 	if (!HeapTupleIsValid(tup))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("history table %s of table \"%s\" does not exist",
-						t->history_qname, t->plain_name),
+				 errmsg("history table \"%s.%s\" of table \"%s\" does not exist",
+						t->history_nspname, t->history_relname, t->plain_name),
 				 errhint("Call occ_enable() on the table again.")));
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
@@ -338,6 +345,7 @@ occ_history_records(OccTable *t, TupleDesc desc, Datum *keys, int64 from_version
 	List	   *records = NIL;
 	ListCell   *lc;
 
+	occ_history_check(t);
 	occ_history_params(t, keys, values, nulls, t->nkeys + 1);
 	values[t->nkeys] = Int64GetDatum(from_version);
 	occ_history_run(t, OCC_HP_READ, values, nulls, &records);

@@ -34,10 +34,15 @@ int32
 occ_relation_history(Relation rel, char **nspname, char **relname)
 {
 	Trigger    *trig = occ_find_trigger(rel);
+	Oid			nsp;
 
 	if (trig == NULL || trig->tgnargs < 8)
 		return 0;
-	if (nspname)
+	nsp = get_namespace_oid(trig->tgargs[6], true);
+	if (nspname && (!OidIsValid(nsp) || !OidIsValid(get_relname_relid(trig->tgargs[7], nsp))) &&
+		OidIsValid(get_relname_relid(trig->tgargs[7], RelationGetNamespace(rel))))
+		*nspname = get_namespace_name(RelationGetNamespace(rel));	/* a renamed schema */
+	else if (nspname)
 		*nspname = pstrdup(trig->tgargs[6]);
 	if (relname)
 		*relname = pstrdup(trig->tgargs[7]);

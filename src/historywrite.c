@@ -69,8 +69,8 @@ occ_history_altered(OccTable *t)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("history table %s of table \"%s\" is not as occ_enable() made it",
-					t->history_qname, t->plain_name),
+			 errmsg("history table \"%s.%s\" of table \"%s\" is not as occ_enable() made it",
+					t->history_nspname, t->history_relname, t->plain_name),
 			 errhint("Call occ_enable(..., history => 0), then turn history on again; this starts a new history.")));
 }
 
@@ -79,18 +79,18 @@ occ_history_altered(OccTable *t)
  * key columns, occ's seven, nothing else, and its primary key.
  */
 static void
-occ_history_open(OccTable *t, OccHistoryRel *h)
+occ_history_open(OccTable *t, OccHistoryRel *h, LOCKMODE lockmode)
 {
 	TupleDesc	desc;
 	int			live = 0;
 	Relation	idx;
 
-	h->rel = try_table_open(t->history_relid, RowExclusiveLock);
+	h->rel = try_table_open(t->history_relid, lockmode);
 	if (h->rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("history table %s of table \"%s\" does not exist",
-						t->history_qname, t->plain_name),
+				 errmsg("history table \"%s.%s\" of table \"%s\" does not exist",
+						t->history_nspname, t->history_relname, t->plain_name),
 				 errhint("Call occ_enable() on the table again.")));
 	if (h->rel->rd_rel->relkind != RELKIND_RELATION)
 		occ_history_altered(t);
@@ -144,6 +144,19 @@ static void
 occ_history_close(OccHistoryRel *h)
 {
 	table_close(h->rel, NoLock);
+}
+
+/*
+ * Checks, before history.c reads t's history table, that it is as
+ * occ_enable() made it (the same errors as a write).
+ */
+void
+occ_history_check(OccTable *t)
+{
+	OccHistoryRel h;
+
+	occ_history_open(t, &h, AccessShareLock);
+	occ_history_close(&h);
 }
 
 /*
@@ -306,7 +319,7 @@ occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 			break;
 		}
 
-	occ_history_open(t, &h);
+	occ_history_open(t, &h, RowExclusiveLock);
 	/* the version being replaced: its image (who wrote it stays) */
 	vals[OCC_HC_SLOT] = Int32GetDatum(occ_history_slot(t, oldver));
 	vals[OCC_HC_VERSION] = Int64GetDatum(oldver);
@@ -352,7 +365,7 @@ occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup)
 	version = t->version_typid == INT4OID ? DatumGetInt32(ver) : DatumGetInt64(ver);
 	occ_tuple_key_values(t, desc, tup, keys);
 
-	occ_history_open(t, &h);
+	occ_history_open(t, &h, RowExclusiveLock);
 	old = occ_history_find(t, &h, keys, -1);
 	foreach(lc, old)
 	{
@@ -386,7 +399,7 @@ occ_history_deleted(OccTable *t, TupleDesc desc, HeapTuple tup)
 	Datum		keys[INDEX_MAX_KEYS];
 
 	occ_tuple_key_values(t, desc, tup, keys);
-	occ_history_open(t, &h);
+	occ_history_open(t, &h, RowExclusiveLock);
 	occ_history_delete(&h, occ_history_find(t, &h, keys, -1));
 	occ_history_close(&h);
 }

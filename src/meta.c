@@ -15,6 +15,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "occ.h"
 #include "compat.h"
@@ -62,6 +63,16 @@ occ_relcache_callback(Datum arg, Oid relid)
 	while ((entry = hash_seq_search(&status)) != NULL)
 		if (entry->table)
 			entry->table->valid = false;
+}
+
+/*
+ * A schema was renamed (or changed otherwise): descriptions hold qualified
+ * names, and no relcache invalidation tells their tables.
+ */
+static void
+occ_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	occ_relcache_callback(arg, InvalidOid);
 }
 
 /* Frees retired descriptions and plans: no statement can be using them. */
@@ -161,6 +172,7 @@ occ_meta_init(void)
 	occ_cache = hash_create("occ tables", 64, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(occ_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, occ_namespace_callback, (Datum) 0);
 	RegisterXactCallback(occ_xact_callback, NULL);
 }
 

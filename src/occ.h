@@ -339,6 +339,7 @@ extern void occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys);
 extern bool occ_caller_may_select_row(OccTable *t);
 
 /* historywrite.c */
+extern void occ_history_check(OccTable *t);
 extern void occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup);
 extern void occ_history_deleted(OccTable *t, TupleDesc desc, HeapTuple tup);
 
