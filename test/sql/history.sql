@@ -373,6 +373,21 @@ UPDATE hkt SET t = 'c';
 SELECT version, changes IS NULL AS predecessor_unknown FROM occ_history('hkt', 'x'::text);
 DROP TABLE hkt;
 
+-- a renamed schema: the table and its history table move together, and a session
+-- that used them before the rename finds them under the new name
+CREATE SCHEMA hs_a;
+CREATE TABLE hs_a.t (id int PRIMARY KEY, v text);
+SELECT occ_enable('hs_a.t', history => 2);
+INSERT INTO hs_a.t VALUES (1, 'a');
+SELECT occ_update('hs_a.t', 1, 1, '{"v": "b"}') ->> 'version' AS v2;
+SELECT count(*) AS versions FROM occ_history('hs_a.t', 1);
+ALTER SCHEMA hs_a RENAME TO hs_b;
+SELECT occ_update('hs_b.t', 1, 2, '{"v": "c"}') ->> 'version' AS v3;
+SELECT array_agg(version ORDER BY version) AS versions,
+       occ_row_at('hs_b.t', 1, 1) ->> 'v' AS v_at_1
+  FROM occ_history('hs_b.t', 1);
+DROP SCHEMA hs_b CASCADE;
+
 -- a key that changes keeps its history under the new key
 CREATE TABLE hk (id int PRIMARY KEY, t text);
 SELECT occ_enable('hk', history => 3);
