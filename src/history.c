@@ -35,6 +35,7 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -297,37 +298,44 @@ occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys)
 }
 
 /*
- * A kept row image as the table is now: without the columns dropped since,
- * which nobody may read any more.
+ * The image of the version before img: img with the values the next
+ * version replaced (rec->row) put back, and rec's version and ETag.  Only
+ * members img has are put back, so that columns dropped since stay out.
  */
 static Jsonb *
-occ_history_image_now(TupleDesc desc, Jsonb *img)
+occ_history_image_before(OccTable *t, Jsonb *img, OccVersionRecord *rec)
 {
-	JsonbIterator *it;
+	JsonbIterator *it = JsonbIteratorInit(&img->root);
 	JsonbIteratorToken tok;
 	JsonbValue	k;
 	JsonbValue	v;
 	JsonbParseState *st = NULL;
-	bool		dropped = false;
 
-	it = JsonbIteratorInit(&img->root);
-	while (!dropped && (tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-		if (tok == WJB_KEY)
-			dropped = occ_find_column(desc, pnstrdup(k.val.string.val,
-													 k.val.string.len)) == InvalidAttrNumber;
-	if (!dropped)
-		return img;
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	it = JsonbIteratorInit(&img->root);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
+		JsonbValue *old;
+		char	   *name;
+
 		if (tok != WJB_KEY)
 			continue;
 		JsonbIteratorNext(&it, &v, true);
-		if (occ_find_column(desc, pnstrdup(k.val.string.val,
-										   k.val.string.len)) == InvalidAttrNumber)
-			continue;
 		pushJsonbValue(&st, WJB_KEY, &k);
+		name = pnstrdup(k.val.string.val, k.val.string.len);
+		if (strcmp(name, t->version_col) == 0)
+		{
+			v.type = jbvNumeric;
+			v.val.numeric = int64_to_numeric(rec->version);
+		}
+		else if (strcmp(name, t->etag_col) == 0)
+		{
+			v.type = rec->etag ? jbvString : jbvNull;
+			v.val.string.val = rec->etag;
+			v.val.string.len = rec->etag ? strlen(rec->etag) : 0;
+		}
+		else if ((old = occ_json_member(&rec->row->root, k.val.string.val,
+										k.val.string.len)) != NULL)
+			v = *old;
 		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
@@ -335,26 +343,43 @@ occ_history_image_now(TupleDesc desc, Jsonb *img)
 
 /*
  * The records of a row from version from_version on, oldest first
- * (OccVersionRecord *), their images as the table (desc) is now.
+ * (OccVersionRecord *), each with its whole image in row: the current
+ * version (current, its image current_row, as the caller read it) and,
+ * going back from it, each version whose replaced values are kept.  A
+ * version whose image cannot be rebuilt (older than the kept history, or
+ * written past occ's trigger) has row NULL.
  */
 List *
-occ_history_records(OccTable *t, TupleDesc desc, Datum *keys, int64 from_version)
+occ_history_records(OccTable *t, Datum *keys, int64 from_version,
+					Jsonb *current_row, int64 current)
 {
 	Datum		values[INDEX_MAX_KEYS + 1];
 	char		nulls[INDEX_MAX_KEYS + 1];
 	List	   *records = NIL;
-	ListCell   *lc;
+	Jsonb	   *img = current_row;
+	int64		expect = current - 1;
 
 	occ_history_check(t);
 	occ_history_params(t, keys, values, nulls, t->nkeys + 1);
 	values[t->nkeys] = Int64GetDatum(from_version);
 	occ_history_run(t, OCC_HP_READ, values, nulls, &records);
-	foreach(lc, records)
-	{
-		OccVersionRecord *rec = (OccVersionRecord *) lfirst(lc);
 
-		if (rec->row)
-			rec->row = occ_history_image_now(desc, rec->row);
+	/* newest first: each image from the one after it */
+	for (int i = list_length(records) - 1; i >= 0; i--)
+	{
+		OccVersionRecord *rec = (OccVersionRecord *) list_nth(records, i);
+
+		if (rec->version >= current)
+		{
+			rec->row = rec->version == current ? current_row : NULL;
+			continue;
+		}
+		if (rec->version != expect || rec->row == NULL || img == NULL)
+			img = NULL;			/* a gap: nothing older can be rebuilt */
+		else
+			img = occ_history_image_before(t, img, rec);
+		rec->row = img;
+		expect = rec->version - 1;
 	}
 	return records;
 }

@@ -87,8 +87,8 @@ occ_read_history(FunctionCallInfo fcinfo, OccRowHistory *h,
 	SPI_finish();
 
 	/* the kept versions: the current one and the N before it */
-	records = occ_history_records(t, RelationGetDescr(h->r.rel), h->r.keys,
-								  h->current - t->history);
+	records = occ_history_records(t, h->r.keys, h->current - t->history,
+								  h->current_row, h->current);
 	h->records = NIL;
 	foreach(lc, records)
 	{

@@ -297,6 +297,27 @@ occ_tuple_key_values(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys)
 }
 
 /*
+ * What an UPDATE replaced: the old values of the columns it changed (and
+ * field_versions), as jsonb.  With the next version's image (in the end the
+ * table's row) they give the old version's image back; the columns the
+ * UPDATE left alone, a large document say, are not stored again.  Version
+ * and ETag are kept in the record's own columns.
+ */
+static Jsonb *
+occ_history_replaced(OccTable *t, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
+{
+	bool	   *changed = palloc(desc->natts * sizeof(bool));
+	Jsonb	   *replaced;
+
+	occ_row_changes(t, desc, oldtup, newtup, changed);
+	if (t->fields_attnum != InvalidAttrNumber)
+		changed[t->fields_attnum - 1] = true;
+	replaced = occ_columns_to_jsonb(t, oldtup, desc, changed);
+	pfree(changed);
+	return replaced;
+}
+
+/*
  * The BEFORE UPDATE trigger wrote a new version of a row: keep the old
  * image (version oldver) and record the new version, with who, when and
  * why.  A row whose key changed takes its history along first.
@@ -320,12 +341,12 @@ occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 		}
 
 	occ_history_open(t, &h, RowExclusiveLock);
-	/* the version being replaced: its image (who wrote it stays) */
+	/* the version being replaced: what changed of it (who wrote it stays) */
 	vals[OCC_HC_SLOT] = Int32GetDatum(occ_history_slot(t, oldver));
 	vals[OCC_HC_VERSION] = Int64GetDatum(oldver);
 	vals[OCC_HC_ETAG] = heap_getattr(oldtup, t->etag_attnum, desc, &nulls[OCC_HC_ETAG]);
 	nulls[OCC_HC_CHANGED_AT] = nulls[OCC_HC_CHANGED_BY] = nulls[OCC_HC_REASON] = true;
-	vals[OCC_HC_ROW] = JsonbPGetDatum(occ_row_to_jsonb(t, oldtup, desc));
+	vals[OCC_HC_ROW] = JsonbPGetDatum(occ_history_replaced(t, desc, oldtup, newtup));
 	occ_history_put(t, &h, newkeys, vals, nulls, true);
 
 	/* the new version: who, when, why; its image is the row itself */

@@ -249,8 +249,8 @@ bool
 occ_history_merge(OccRequest *r, OccResult *res, Jsonb *current_row, int64 current)
 {
 	OccTable   *t = r->t;
-	List	   *records = occ_history_records(t, RelationGetDescr(r->rel), r->keys,
-												 r->expected_version);
+	List	   *records = occ_history_records(t, r->keys, r->expected_version,
+												 current_row, current);
 	Jsonb	   *base = NULL;
 	Jsonb	   *converted = NULL;
 	List	   *conflicts = NIL;

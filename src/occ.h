@@ -259,6 +259,8 @@ extern char *occ_json_scalar_text(JsonbValue *v);
 extern bool occ_is_json_type(Oid typid);
 extern Jsonb *occ_datum_as_jsonb(Oid typid, Datum d);
 extern Jsonb *occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc);
+extern Jsonb *occ_columns_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc,
+								   const bool *only);
 extern void occ_push_key(JsonbParseState **st, const char *key, int len);
 extern void occ_push_names(JsonbParseState **st, List *names);
 
@@ -324,7 +326,8 @@ typedef struct OccVersionRecord
 	TimestampTz changed_at;
 	char	   *changed_by;
 	char	   *reason;
-	Jsonb	   *row;			/* NULL: not kept (the current version's is the table's) */
+	Jsonb	   *row;			/* as stored: the values the next version replaced;
+								 * from occ_history_records(): the image, or NULL */
 } OccVersionRecord;
 extern char *occ_reason;
 extern void occ_history_init(void);
@@ -333,8 +336,8 @@ extern void occ_history_free_plans(OccTable *t);
 extern void occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 									  HeapTuple newtup, Datum *newkeys, int64 oldver,
 									  int64 newver, Datum newetag);
-extern List *occ_history_records(OccTable *t, TupleDesc desc, Datum *keys,
-								 int64 from_version);
+extern List *occ_history_records(OccTable *t, Datum *keys, int64 from_version,
+								 Jsonb *current_row, int64 current);
 extern void occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys);
 extern bool occ_caller_may_select_row(OccTable *t);
 

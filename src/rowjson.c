@@ -290,6 +290,16 @@ occ_push_names(JsonbParseState **st, List *names)
 Jsonb *
 occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
 {
+	return occ_columns_to_jsonb(t, tup, desc, NULL);
+}
+
+/*
+ * Some columns of a row (those flagged in only, indexed like desc; all when
+ * only is NULL) as jsonb, each as to_jsonb(row) renders it.
+ */
+Jsonb *
+occ_columns_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc, const bool *only)
+{
 	OccJsonRow *jr = t->json_row;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
@@ -309,7 +319,7 @@ occ_row_to_jsonb(OccTable *t, HeapTuple tup, TupleDesc desc)
 		bool		isnull;
 		Datum		d;
 
-		if (TupleDescAttr(desc, i)->attisdropped)
+		if (TupleDescAttr(desc, i)->attisdropped || (only && !only[i]))
 			continue;
 		occ_push_key(&st, c->name, c->namelen);
 

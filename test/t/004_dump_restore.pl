@@ -337,7 +337,7 @@ SELECT string_agg(version::text, ',' ORDER BY version) FROM occx.occ_history('hd
 		'0', "$where: deleting a restored row deletes its history");
 
 	# Dropping the table drops its history (the dependency came along).
-	local $TODO = 'FINDINGS.md 2: pg_dump does not carry the history table\'s dependency';
+	local $TODO = 'FINDINGS.md T2: pg_dump does not carry the history table\'s dependency';
 	is($node->safe_psql('restored', $depend_q), '1',
 		"$where: the restored history table depends on its table");
 	$node->safe_psql('restored', 'DROP TABLE hdocs');
