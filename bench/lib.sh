@@ -107,7 +107,7 @@ bench_machine() {
 	"$PSQL" -X -At -d "$db" -F ' ' -c "
 		SELECT 'server:     ' || split_part(version(), ' on ', 1) || ', occ ' || extversion
 		  FROM pg_extension WHERE extname = 'occ'" -c "
-		SELECT 'settings:   ' || string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name)
+		SELECT 'settings:   ' || string_agg(name || '=' || current_setting(name), ' ' ORDER BY name)
 		  FROM pg_settings
 		 WHERE name IN ('shared_buffers', 'fsync', 'synchronous_commit', 'full_page_writes',
 		                'shared_preload_libraries', 'autovacuum')"
