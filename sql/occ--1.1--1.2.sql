@@ -221,6 +221,21 @@ CREATE FUNCTION @extschema@.occ_diff(tbl pg_catalog.regclass, id pg_catalog."cha
 COMMENT ON FUNCTION @extschema@.occ_diff(pg_catalog.regclass, pg_catalog."char", pg_catalog.int8, pg_catalog.int8) IS
     'the JSON merge patch from one kept version of a row to another (a "char" id)';
 
+-- DROP TABLE drops the table's history table: by a dependency, which pg_dump does
+-- not keep, and after a restore by this event trigger, which goes by the history
+-- table's comment and drops only the dropping role's own tables (src/historytable.c).
+CREATE FUNCTION @extschema@.occ_drop_history() RETURNS event_trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'occ_drop_history';
+COMMENT ON FUNCTION @extschema@.occ_drop_history() IS
+    'event trigger: drops the history table of a dropped table';
+
+CREATE EVENT TRIGGER occ_drop_history ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION @extschema@.occ_drop_history();
+COMMENT ON EVENT TRIGGER occ_drop_history IS
+    'drops the history table of a table enabled with history => N when the table is dropped';
+
 -- occ_tables shows history => N (0: off) as its last column.
 CREATE OR REPLACE VIEW @extschema@.occ_tables AS
 SELECT c.oid::pg_catalog.regclass AS table_name,

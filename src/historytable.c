@@ -14,7 +14,10 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -25,6 +28,10 @@
 #include "compat.h"
 
 #define OCC_HISTORY_SUFFIX "_occ_history"
+#define OCC_HISTORY_COMMENT "occ row history of "
+#define OCC_HISTORY_COMMENT_END "; read it with occ_history(), occ_row_at() and occ_diff()"
+
+PG_FUNCTION_INFO_V1(occ_drop_history);
 
 /*
  * What rel's occ trigger says about history: N (0: off) and the history
@@ -122,17 +129,14 @@ occ_history_create(Relation rel, Oid pkoid, const char *nspname, const char *rel
 					  "PRIMARY KEY (%socc_slot)) WITH (fillfactor = 80)",
 					  qname, cols.data, keys.data));
 	occ_exec(psprintf("REVOKE ALL ON %s FROM PUBLIC", qname));
-	occ_exec(psprintf("COMMENT ON TABLE %s IS %s", qname,
-					  quote_literal_cstr(psprintf("occ row history of %s; read it with occ_history(), occ_row_at() and occ_diff()",
-												  quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-																			 RelationGetRelationName(rel))))));
-
 	occ_history_link(RelationGetRelid(rel), nspname, relname);
 }
 
 /*
- * Makes DROP TABLE of relid drop its history table too (a dependency, which
- * pg_dump does not keep: occ_enable() records it again).
+ * Makes DROP TABLE of relid drop its history table too: a dependency, and a
+ * comment naming the table.  pg_dump keeps the comment but not the
+ * dependency; the event trigger occ_drop_history goes by the comment.  Both
+ * are made again by every occ_enable() (after a rename, say).  Inside SPI.
  */
 void
 occ_history_link(Oid relid, const char *nspname, const char *relname)
@@ -143,6 +147,13 @@ occ_history_link(Oid relid, const char *nspname, const char *relname)
 
 	if (!OidIsValid(histid))
 		return;
+	if (occ_table_ownercheck(histid, GetUserId()))
+		occ_exec(psprintf("COMMENT ON TABLE %s IS %s",
+						  quote_qualified_identifier(nspname, relname),
+						  quote_literal_cstr(psprintf("%s%s%s", OCC_HISTORY_COMMENT,
+													  quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+																				 get_rel_name(relid)),
+													  OCC_HISTORY_COMMENT_END))));
 	deleteDependencyRecordsForSpecific(RelationRelationId, histid, DEPENDENCY_AUTO,
 									   RelationRelationId, relid);
 	ObjectAddressSet(hist, RelationRelationId, histid);
@@ -185,4 +196,52 @@ occ_history_rekeep(OccTable *t)
 					  t->history_qname, slots));
 	occ_exec(psprintf("UPDATE %s SET occ_slot = -1 OPERATOR(pg_catalog.-) occ_slot",
 					  t->history_qname));
+}
+
+/*
+ * occ_drop_history() RETURNS event_trigger
+ *		At sql_drop: drops the history tables of the tables just dropped that
+ *		the dependency did not take along (a restored database has none), as
+ *		their comment names them.  Only the caller's own history tables: a
+ *		look-alike that someone else owns stays, and cannot make the DROP
+ *		fail.  One catalog query, everything qualified.
+ */
+Datum
+occ_drop_history(PG_FUNCTION_ARGS)
+{
+	static const char *const query =
+		"SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) "
+		"  FROM pg_catalog.pg_event_trigger_dropped_objects() AS o "
+		"  JOIN pg_catalog.pg_description AS d "
+		"    ON d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+		"   AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+		"   AND d.description OPERATOR(pg_catalog.=) "
+		"       ($1 OPERATOR(pg_catalog.||) o.object_identity OPERATOR(pg_catalog.||) $2) "
+		"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) d.objoid "
+		"  JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+		" WHERE o.object_type OPERATOR(pg_catalog.=) 'table' "
+		"   AND c.relkind OPERATOR(pg_catalog.=) 'r' "
+		"   AND c.relowner OPERATOR(pg_catalog.=) $3";
+	Oid			types[3] = {TEXTOID, TEXTOID, OIDOID};
+	Datum		values[3];
+	List	   *drop = NIL;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("occ_drop_history: not fired by event trigger manager")));
+	values[0] = CStringGetTextDatum(OCC_HISTORY_COMMENT);
+	values[1] = CStringGetTextDatum(OCC_HISTORY_COMMENT_END);
+	values[2] = ObjectIdGetDatum(GetUserId());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(query, 3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "occ: history table lookup failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		drop = lappend(drop, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	foreach(lc, drop)
+		occ_exec(psprintf("DROP TABLE IF EXISTS %s", (char *) lfirst(lc)));
+	SPI_finish();
+	PG_RETURN_VOID();
 }

@@ -428,3 +428,23 @@ SELECT version, changes - 'etag' AS changes FROM occ_history('hp', 150);
 TRUNCATE hp;
 SELECT count(*) AS records FROM hp_occ_history;
 DROP TABLE hp;
+
+-- DROP TABLE drops the history table also where the dependency is gone, as after
+-- pg_dump and restore (which does not keep it): the event trigger occ_drop_history
+-- finds it by its comment.  A look-alike that another role owns stays, and does not
+-- make the DROP fail.
+CREATE TABLE hd (id int PRIMARY KEY, t text);
+SELECT occ_enable('hd', history => 2);
+SELECT obj_description('hd_occ_history'::regclass, 'pg_class') AS history_comment;
+DELETE FROM pg_depend
+ WHERE classid = 'pg_class'::regclass AND objid = 'hd_occ_history'::regclass
+   AND refobjid = 'hd'::regclass;
+CREATE ROLE hd_other;
+CREATE TABLE hd_fake (id int);
+ALTER TABLE hd_fake OWNER TO hd_other;
+SELECT format('COMMENT ON TABLE hd_fake IS %L', obj_description('hd_occ_history'::regclass, 'pg_class')) \gexec
+DROP TABLE hd;
+SELECT to_regclass('hd_occ_history') AS history_table_after_drop,
+       to_regclass('hd_fake') AS look_alike_after_drop;
+DROP TABLE hd_fake;
+DROP ROLE hd_other;

@@ -216,7 +216,6 @@ is( $new->safe_psql(
 $new->safe_psql('app', q{DELETE FROM shop.hdocs WHERE id = 2});
 is($new->safe_psql('app', q{SELECT count(*) FROM shop.hdocs_occ_history WHERE id = 2}),
 	'0', 'deleting a row deletes its history on the new server');
-local $TODO = 'FINDINGS.md T2: pg_upgrade does not carry the history table\'s dependency';
 $new->safe_psql('app', q{DROP TABLE shop.hdocs});
 is($new->safe_psql('app', q{SELECT to_regclass('shop.hdocs_occ_history') IS NULL}),
 	't', 'DROP TABLE drops the history table on the new server');
