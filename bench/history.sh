@@ -50,12 +50,7 @@ JOBS=(
 	"wide_trigger|plain UPDATE, occ, no history|hist_wide|trigger_update.sql|t_trigger|$WIDE_ROWS|$CLIENTS"
 	"wide_history|plain UPDATE, occ, history $HISTORY|hist_wide|history_update.sql|t_history|$WIDE_ROWS|$CLIENTS|hist_wide.t_history_occ_history"
 )
-if [ -n "$ONLY" ]; then
-	selected=()
-	for j in "${JOBS[@]}"; do [[ ${j%%|*} =~ $ONLY ]] && selected+=("$j"); done
-	[ ${#selected[@]} -gt 0 ] || occ_die "ONLY='$ONLY' matches no variant"
-	JOBS=("${selected[@]}")
-fi
+bench_select_jobs
 
 bench_start "$BENCH_DB"
 export PGDATABASE=$BENCH_DB

@@ -53,6 +53,15 @@ max_parallel_maintenance_workers = 0
 ${BENCH_PRELOAD:+shared_preload_libraries = 'occ'}"
 }
 
+# Keeps the variants of JOBS whose id matches $ONLY (a regular expression), if set.
+bench_select_jobs() {
+	[ -n "${ONLY:-}" ] || return 0
+	local selected=() j
+	for j in "${JOBS[@]}"; do [[ ${j%%|*} =~ $ONLY ]] && selected+=("$j"); done
+	[ ${#selected[@]} -gt 0 ] || occ_die "ONLY='$ONLY' matches no variant"
+	JOBS=("${selected[@]}")
+}
+
 # What both benchmarks do before they measure: check that occ is installed,
 # start the throwaway cluster (occ preloaded unless PRELOAD=0) or use the one
 # PGHOST/PGPORT name, make database $1 with occ in it, and set LOGDIR: the logs

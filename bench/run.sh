@@ -59,12 +59,7 @@ if [ "$EXTRA" = 1 ]; then
 		JOBS+=("${shape}_occsql|4s occ_update's SQL, by hand|bench_$shape|diag_occ_sql.sql|t_occ|$rows|$CLIENTS")
 	done
 fi
-if [ -n "$ONLY" ]; then
-	selected=()
-	for j in "${JOBS[@]}"; do [[ ${j%%|*} =~ $ONLY ]] && selected+=("$j"); done
-	[ ${#selected[@]} -gt 0 ] || occ_die "ONLY='$ONLY' matches no variant"
-	JOBS=("${selected[@]}")
-fi
+bench_select_jobs
 
 bench_start "$BENCH_DB"
 export PGDATABASE=$BENCH_DB

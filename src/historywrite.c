@@ -277,6 +277,7 @@ occ_history_who(Datum *vals, bool *nulls)
 	vals[OCC_HC_REASON] = nulls[OCC_HC_REASON] ? (Datum) 0 : CStringGetTextDatum(occ_reason);
 }
 
+
 /* The slot of a version: versions cycle through history + 1 slots. */
 static int32
 occ_history_slot(OccTable *t, int64 version)
@@ -284,6 +285,21 @@ occ_history_slot(OccTable *t, int64 version)
 	int64		slot = version % (t->history + 1);
 
 	return (int32) (slot < 0 ? slot + t->history + 1 : slot);
+}
+
+/* Records a new version of the row with key keys: who, when, why; no image. */
+static void
+occ_history_put_new(OccTable *t, OccHistoryRel *h, Datum *keys, int64 version, Datum etag)
+{
+	Datum		vals[OCC_HC_COUNT];
+	bool		nulls[OCC_HC_COUNT] = {false};
+
+	vals[OCC_HC_SLOT] = Int32GetDatum(occ_history_slot(t, version));
+	vals[OCC_HC_VERSION] = Int64GetDatum(version);
+	vals[OCC_HC_ETAG] = etag;
+	occ_history_who(vals, nulls);
+	nulls[OCC_HC_ROW] = true;
+	occ_history_put(t, h, keys, vals, nulls, false);
 }
 
 /* Reads the key columns of a tuple of t. */
@@ -350,13 +366,7 @@ occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 	occ_history_put(t, &h, newkeys, vals, nulls, true);
 
 	/* the new version: who, when, why; its image is the row itself */
-	vals[OCC_HC_SLOT] = Int32GetDatum(occ_history_slot(t, newver));
-	vals[OCC_HC_VERSION] = Int64GetDatum(newver);
-	vals[OCC_HC_ETAG] = newetag;
-	nulls[OCC_HC_ETAG] = false;
-	occ_history_who(vals, nulls);
-	nulls[OCC_HC_ROW] = true;
-	occ_history_put(t, &h, newkeys, vals, nulls, false);
+	occ_history_put_new(t, &h, newkeys, newver, newetag);
 	occ_history_close(&h);
 }
 
@@ -372,16 +382,15 @@ occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup)
 {
 	OccHistoryRel h;
 	Datum		keys[INDEX_MAX_KEYS];
-	Datum		vals[OCC_HC_COUNT];
-	bool		nulls[OCC_HC_COUNT] = {false};
 	bool		vnull;
+	bool		enull;
 	Datum		ver = heap_getattr(tup, t->version_attnum, desc, &vnull);
+	Datum		etag = heap_getattr(tup, t->etag_attnum, desc, &enull);
 	int64		version;
 	List	   *old;
 	ListCell   *lc;
 
-	vals[OCC_HC_ETAG] = heap_getattr(tup, t->etag_attnum, desc, &nulls[OCC_HC_ETAG]);
-	if (vnull || nulls[OCC_HC_ETAG])
+	if (vnull || enull)
 		return;					/* written past occ's trigger: no version to record */
 	version = t->version_typid == INT4OID ? DatumGetInt32(ver) : DatumGetInt64(ver);
 	occ_tuple_key_values(t, desc, tup, keys);
@@ -395,20 +404,14 @@ occ_history_inserted(OccTable *t, TupleDesc desc, HeapTuple tup)
 		Datum		e = heap_getattr(rec, h.cols[OCC_HC_ETAG], RelationGetDescr(h.rel),
 									 &isnull);
 
-		if (!isnull && occ_record_version(&h, rec) == version &&
-			occ_text_equal(e, vals[OCC_HC_ETAG]))
+		if (!isnull && occ_record_version(&h, rec) == version && occ_text_equal(e, etag))
 		{
 			occ_history_close(&h);
 			return;				/* a moved row */
 		}
 	}
 	occ_history_delete(&h, old);
-
-	vals[OCC_HC_SLOT] = Int32GetDatum(occ_history_slot(t, version));
-	vals[OCC_HC_VERSION] = Int64GetDatum(version);
-	occ_history_who(vals, nulls);
-	nulls[OCC_HC_ROW] = true;
-	occ_history_put(t, &h, keys, vals, nulls, false);
+	occ_history_put_new(t, &h, keys, version, etag);
 	occ_history_close(&h);
 }
 
