@@ -71,10 +71,7 @@ bench_machine "$BENCH_DB"
 bench_rounds
 bench_summary
 
-echo
-echo "ratios of median throughput (per round: the range of the same ratio within each round;"
-echo "CPU: the ratio of the server's CPU time per transaction, the other way round)"
-printf '  %-48s %7s %11s %6s %8s  %s\n' ratio median "per round" CPU target result
+bench_ratio_header
 bench_ratio "history $HISTORY / plain UPDATE, narrow" narrow_history narrow_plain 0.60
 bench_ratio "history $HISTORY / plain UPDATE, 4 KB" wide_history wide_plain 0.50
 bench_ratio "stale 3-level merge / fresh occ_update" narrow_stale narrow_fresh 0.50

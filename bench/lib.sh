@@ -267,6 +267,14 @@ bench_summary() {
 	done
 }
 
+# The heading of the table of ratios that bench_ratio's lines make.
+bench_ratio_header() {
+	echo
+	echo "ratios of median throughput (per round: the range of the same ratio within each round;"
+	echo "CPU: the ratio of the server's CPU time per transaction, the other way round)"
+	printf '  %-48s %7s %11s %6s %8s  %s\n' ratio median "per round" CPU target result
+}
+
 MISSES=0
 # One line of the ratio table: label, numerator id, denominator id, target ("" for none);
 # counts the targets missed in MISSES.

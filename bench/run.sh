@@ -86,10 +86,7 @@ bench_rounds
 
 bench_summary
 
-echo
-echo "ratios of median throughput (per round: the range of the same ratio within each round;"
-echo "CPU: the ratio of the server's CPU time per transaction, the other way round)"
-printf '  %-48s %7s %11s %6s %8s  %s\n' ratio median "per round" CPU target result
+bench_ratio_header
 bench_ratio "trigger: 2 / 1, narrow" narrow_trigger narrow_plain 0.90
 bench_ratio "trigger: 2 / 1, 4 KB" wide_trigger wide_plain 0.85
 bench_ratio "occ_update vs ORM update: 4 / 3, narrow" narrow_occ narrow_orm 0.90
