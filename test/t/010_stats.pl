@@ -537,6 +537,31 @@ is_deeply(
 is( $node->safe_psql('postgres', 'SELECT table_name FROM occ_recent_conflicts LIMIT 1'),
 	'documents', 'occ_recent_conflicts: the new name');
 
+# Row history: a stale update merged three ways against a kept version counts as
+# a merge, one that conflicts as a conflict, and the ring holds no paths.
+$node->safe_psql(
+	'postgres', q{
+CREATE TABLE hist (id int PRIMARY KEY, title text, doc jsonb);
+SELECT occ_enable('hist', history => 3);
+INSERT INTO hist VALUES (1, 't', '{"a": {"b": 1, "c": 1}}');
+UPDATE hist SET doc = '{"a": {"b": 2, "c": 1}}';
+});
+is( $node->safe_psql('postgres',
+		q{SELECT occ_update('hist', 1, 1, '{"doc": {"a": {"c": 2}}}') ->> 'version'}),
+	'3', 'history: a stale occ_update merges against the kept version');
+is( $node->safe_psql('postgres',
+		q{SELECT occ_try_update('hist', 1, 2, '{"title": "u"}') ->> 'status'}),
+	'merged', '  and so does occ_try_update');
+fails_in($sa, q{SELECT occ_update('hist', 1, 1, '{"doc": {"a": {"b": 9}}}')}, 'OC409',
+	'  a stale change of a path changed since conflicts');
+is(counters('postgres', 'hist'), '3|0|2|1|0|0|0|0.25|0',
+	'hist: 3 updates (the plain one and the two merged), 2 merges, 1 conflict');
+is_deeply(
+	rows_of($node, 'postgres',
+		q{SELECT key, expected_version, current_version, conflicting_fields FROM occ_recent_conflicts WHERE table_name = 'hist'}),
+	[ [ '1', '1', '4', '["doc"]' ] ],
+	'  the ring holds the conflict with its column, no paths, no row data');
+
 $sa->quit;
 $sb->quit;
 $node->stop;
