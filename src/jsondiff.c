@@ -49,7 +49,7 @@ static void occ_diff_object(JsonbParseState **st, JsonbContainer *a, JsonbContai
 void
 occ_diff_push_value(JsonbParseState **st, JsonbValue *a, JsonbValue *b)
 {
-	JsonbValue	null;
+	JsonbValue	null = {0};
 
 	if (occ_is_object(a) && occ_is_object(b))
 	{
@@ -74,7 +74,7 @@ occ_diff_object(JsonbParseState **st, JsonbContainer *a, JsonbContainer *b)
 	JsonbIteratorToken tok;
 	JsonbValue	k;
 	JsonbValue	v;
-	JsonbValue	null;
+	JsonbValue	null = {0};
 
 	check_stack_depth();
 	null.type = jbvNull;
@@ -122,7 +122,7 @@ occ_json_diff(Jsonb *a, Jsonb *b)
 	JsonbParseState *st = NULL;
 	JsonbValue *av = occ_jsonb_value(a);
 	JsonbValue *bv = occ_jsonb_value(b);
-	JsonbValue	null;
+	JsonbValue	null = {0};
 
 	if (occ_is_object(av) && occ_is_object(bv))
 	{
