@@ -172,8 +172,13 @@ occ_history_sql(OccTable *t, int which, Oid *types, int *nparams)
 			occ_history_key_cond(&s, t, 1);
 			break;
 		case OCC_HP_FORGET:
+			/* $1.. the old key, $n+1.. the new one (as for OCC_HP_REKEY) */
+			*nparams = 2 * n;
 			appendStringInfo(&s, "DELETE FROM %s AS occ_h WHERE ", t->history_qname);
+			occ_history_key_cond(&s, t, n + 1);
+			appendStringInfoString(&s, " AND NOT (");
 			occ_history_key_cond(&s, t, 1);
+			appendStringInfoChar(&s, ')');
 			break;
 		case OCC_HP_TRUNCATE:
 			*nparams = 0;
@@ -282,7 +287,9 @@ occ_history_params(OccTable *t, Datum *keys, Datum *values, char *nulls, int nva
  * A row's key changed (oldkeys to newkeys): its history follows.  Records
  * under the new key that no row owns (left by a TRUNCATE of a partition, say)
  * go first; if a row does own that key, the UPDATE fails on the table's
- * primary key and all of this rolls back.
+ * primary key and all of this rolls back.  A key written otherwise but equal
+ * by its type's equality (numeric 1.0 and 1.00) is the same key: its records
+ * stay.
  */
 void
 occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys)
@@ -290,10 +297,9 @@ occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys)
 	Datum		values[2 * INDEX_MAX_KEYS];
 	char		nulls[2 * INDEX_MAX_KEYS];
 
-	occ_history_params(t, newkeys, values, nulls, t->nkeys);
-	occ_history_run(t, OCC_HP_FORGET, values, nulls, NULL);
 	occ_history_params(t, oldkeys, values, nulls, 2 * t->nkeys);
 	memcpy(values + t->nkeys, newkeys, t->nkeys * sizeof(Datum));
+	occ_history_run(t, OCC_HP_FORGET, values, nulls, NULL);
 	occ_history_run(t, OCC_HP_REKEY, values, nulls, NULL);
 }
 

@@ -402,6 +402,17 @@ SELECT state FROM pg_temp.err($$SELECT * FROM occ_history('hk', 1)$$);
 SELECT occ_update('hk', 10, 2, '{"t": "merged"}') -> 'version' AS merged_version;
 DROP TABLE hk;
 
+-- a key written otherwise but equal by its type (numeric 1.0 and 1.00) is the same
+-- key: its history stays whole
+CREATE TABLE hkn (id numeric PRIMARY KEY, t text);
+SELECT occ_enable('hkn', history => 3);
+INSERT INTO hkn VALUES (1.0, 'a');
+UPDATE hkn SET t = 'b';
+UPDATE hkn SET id = 1.00, t = 'c';
+SELECT id, version FROM hkn;
+SELECT version, changes - 'etag' AS changes FROM occ_history('hkn', 1);
+DROP TABLE hkn;
+
 -- a partitioned table: one history table, for the parent; a row that a change of
 -- its key moves to another partition keeps its history under the new key
 CREATE TABLE hp (id int PRIMARY KEY, t text) PARTITION BY RANGE (id);
