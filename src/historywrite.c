@@ -313,19 +313,19 @@ occ_tuple_key_values(OccTable *t, TupleDesc desc, HeapTuple tup, Datum *keys)
 }
 
 /*
- * What an UPDATE replaced: the old values of the columns it changed (and
- * field_versions), as jsonb.  With the next version's image (in the end the
+ * What an UPDATE replaced: the old values of the columns it changed
+ * (colchanged, and field_versions), as jsonb.  With the next version's image (in the end the
  * table's row) they give the old version's image back; the columns the
  * UPDATE left alone, a large document say, are not stored again.  Version
  * and ETag are kept in the record's own columns.
  */
 static Jsonb *
-occ_history_replaced(OccTable *t, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
+occ_history_replaced(OccTable *t, TupleDesc desc, HeapTuple oldtup, const bool *colchanged)
 {
 	bool	   *changed = palloc(desc->natts * sizeof(bool));
 	Jsonb	   *replaced;
 
-	occ_row_changes(t, desc, oldtup, newtup, changed);
+	memcpy(changed, colchanged, desc->natts * sizeof(bool));
 	if (t->fields_attnum != InvalidAttrNumber)
 		changed[t->fields_attnum - 1] = true;
 	replaced = occ_columns_to_jsonb(t, oldtup, desc, changed);
@@ -334,14 +334,15 @@ occ_history_replaced(OccTable *t, TupleDesc desc, HeapTuple oldtup, HeapTuple ne
 }
 
 /*
- * The BEFORE UPDATE trigger wrote a new version of a row: keep the old
- * image (version oldver) and record the new version, with who, when and
+ * The BEFORE UPDATE trigger wrote a new version of a row: keep what it
+ * replaced of version oldver (changed flags the changed columns, as
+ * occ_row_changes does) and record the new version, with who, when and
  * why.  A row whose key changed takes its history along first.
  */
 void
 occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
-						  HeapTuple newtup, Datum *newkeys, int64 oldver,
-						  int64 newver, Datum newetag)
+						  Datum *newkeys, int64 oldver, int64 newver, Datum newetag,
+						  const bool *changed)
 {
 	OccHistoryRel h;
 	Datum		oldkeys[INDEX_MAX_KEYS];
@@ -362,7 +363,7 @@ occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
 	vals[OCC_HC_VERSION] = Int64GetDatum(oldver);
 	vals[OCC_HC_ETAG] = heap_getattr(oldtup, t->etag_attnum, desc, &nulls[OCC_HC_ETAG]);
 	nulls[OCC_HC_CHANGED_AT] = nulls[OCC_HC_CHANGED_BY] = nulls[OCC_HC_REASON] = true;
-	vals[OCC_HC_ROW] = JsonbPGetDatum(occ_history_replaced(t, desc, oldtup, newtup));
+	vals[OCC_HC_ROW] = JsonbPGetDatum(occ_history_replaced(t, desc, oldtup, changed));
 	occ_history_put(t, &h, newkeys, vals, nulls, true);
 
 	/* the new version: who, when, why; its image is the row itself */

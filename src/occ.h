@@ -334,8 +334,8 @@ extern void occ_history_init(void);
 extern void occ_history_describe(OccTable *t, Relation rel, char **args, int nargs);
 extern void occ_history_free_plans(OccTable *t);
 extern void occ_history_record_update(OccTable *t, TupleDesc desc, HeapTuple oldtup,
-									  HeapTuple newtup, Datum *newkeys, int64 oldver,
-									  int64 newver, Datum newetag);
+									  Datum *newkeys, int64 oldver, int64 newver,
+									  Datum newetag, const bool *changed);
 extern List *occ_history_records(OccTable *t, Datum *keys, int64 from_version,
 								 Jsonb *current_row, int64 current);
 extern void occ_history_rekey(OccTable *t, Datum *oldkeys, Datum *newkeys);

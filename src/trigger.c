@@ -320,19 +320,20 @@ occ_tuple_fields(OccTable *t, TupleDesc desc, HeapTuple tup)
 	return isnull ? NULL : DatumGetJsonbP(d);
 }
 
-/* Field versions after a real change (field granularity). */
+/*
+ * Field versions after a real change (field granularity); changed flags the
+ * changed columns (occ_row_changes).
+ */
 static Jsonb *
 occ_next_fields(OccTable *t, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
-				int64 oldver, int64 newver)
+				int64 oldver, int64 newver, bool *changed)
 {
 	int			natts = desc->natts;
 	Datum	   *ov = palloc(natts * sizeof(Datum));
 	Datum	   *nv = palloc(natts * sizeof(Datum));
 	bool	   *on = palloc(natts * sizeof(bool));
 	bool	   *nn = palloc(natts * sizeof(bool));
-	bool	   *changed = palloc(natts * sizeof(bool));
 
-	occ_row_changes(t, desc, oldtup, newtup, changed);
 	heap_deform_tuple(oldtup, desc, ov, on);
 	heap_deform_tuple(newtup, desc, nv, nn);
 	return occ_fields_after_update(t, desc, occ_tuple_fields(t, desc, oldtup),
@@ -390,6 +391,8 @@ occ_trigger(PG_FUNCTION_ARGS)
 	Jsonb	   *fields = NULL;
 	bool		isupdate;
 	bool		counted = false;
+	int64		oldver = 0;		/* an UPDATE's row before (a NULL version: 0) */
+	bool	   *colchanged = NULL;	/* which columns it changes, when needed */
 	OccBackfill citus_backfill = OCC_BACKFILL_NONE;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -431,7 +434,6 @@ occ_trigger(PG_FUNCTION_ARGS)
 	{
 		bool		vnull;
 		bool		enull;
-		int64		oldver;
 		Datum		oldetag;
 		bool		changed;
 		OccBackfill bf;
@@ -469,7 +471,10 @@ occ_trigger(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			changed = occ_row_changes(t, desc, oldtup, newtup, NULL);
+			/* which columns changed: field versions and history need to know */
+			if (t->fields_attnum != InvalidAttrNumber || t->history > 0)
+				colchanged = palloc(desc->natts * sizeof(bool));
+			changed = occ_row_changes(t, desc, oldtup, newtup, colchanged);
 			if (t->version_input != OCC_INPUT_IGNORE &&
 				!occ_is_referential_action(rel, td))
 			{
@@ -520,7 +525,7 @@ occ_trigger(PG_FUNCTION_ARGS)
 				counted = true;
 				if (t->fields_attnum != InvalidAttrNumber)
 					fields = occ_next_fields(t, desc, oldtup, newtup,
-											 vnull ? 0 : oldver, version);
+											 vnull ? 0 : oldver, version, colchanged);
 			}
 		}
 	}
@@ -531,13 +536,8 @@ occ_trigger(PG_FUNCTION_ARGS)
 		if (counted)
 			occ_stats_event(t, OCC_STAT_UPDATE, keys, NULL);
 		if (counted && t->history > 0)
-		{
-			bool		vnull;
-
-			occ_history_record_update(t, desc, oldtup, newtup, keys,
-									  occ_tuple_version(t, desc, oldtup, &vnull),
-									  version, etag);
-		}
+			occ_history_record_update(t, desc, oldtup, keys, oldver, version, etag,
+									  colchanged);
 	}
 	else
 		etag_null = true;		/* the key's NOT NULL check will refuse it */
